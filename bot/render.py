@@ -1,0 +1,100 @@
+"""Plain-text rendering shared by every front-end: citations, answers, reports and status.
+
+:func:`render_sources` is the one function that turns citations into text; the CLI, the web app
+and conversation exports all use it, so a citation reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.documents import Answer, Citation, IndexReport
+
+
+def citation_place(c: Citation) -> str:
+    where = []
+    if c.page:
+        where.append(f"page {c.page}")
+    if c.section:
+        where.append(c.section)
+    return ", ".join(where)
+
+
+def render_sources(citations: Sequence[Citation]) -> str:
+    lines = []
+    for c in citations:
+        place = citation_place(c)
+        place = f" ({place})" if place else ""
+        dated = f", updated {c.updated}" if c.updated else ""
+        lines.append(f"[{c.n}] {c.title}{place} - {c.source}{dated}\n    \"{c.quote}\"")
+    return "\n".join(lines)
+
+
+def answer_text(question: str, answer: Answer, multiple: bool = False) -> str:
+    parts = []
+    if multiple:
+        parts.append(f"Q: {question}")
+    if answer.notice:
+        parts.append(f"Note: {answer.notice}")
+    if answer.searched and answer.searched != question:
+        parts.append(f"(searched for: {answer.searched})")
+    parts.append(answer.text)
+    if answer.citations:
+        heading = "Sources:" if answer.grounded else "Closest passages (they do not answer it):"
+        parts.append(f"\n{heading}\n{render_sources(answer.citations)}")
+    return "\n".join(parts) + ("\n" if multiple else "")
+
+
+def index_summary(report: IndexReport) -> str:
+    if report.dry_run:
+        changes = report.changes
+        lines = ["Dry run: nothing was changed. This is what indexing would do:"]
+        for label, key in (("add", "add"), ("update", "update"), ("remove", "remove"),
+                           ("fail", "fail")):
+            for source in changes.get(key, []):
+                lines.append(f"  {label:<7}{source}")
+        if len(lines) == 1:
+            lines.append("  nothing: the index is up to date")
+        lines.append(f"  {report.unchanged} unchanged")
+    else:
+        lines = [f"Indexed {report.documents} documents ({report.chunks} passages) in "
+                 f"{report.seconds:.1f} s: {report.added} added, {report.updated} updated, "
+                 f"{report.removed} removed, {report.unchanged} unchanged; "
+                 f"{report.embedded} passages embedded. Live version: {report.version}."]
+    for failure in report.failed:
+        lines.append(f"  could not read {failure.source}: {failure.reason}")
+    for skip in report.skipped:
+        lines.append(f"  skipped {skip.source}: {skip.reason}")
+    for warning in report.warnings:
+        lines.append(f"  warning {warning['source']}: {warning['message']}")
+    return "\n".join(lines)
+
+
+def status_text(info: Any) -> str:
+    if not info.ready:
+        return "No index has been built yet: run 'python -m bot index' first."
+    lines = [
+        f"Live version:  {info.version}",
+        f"Documents:     {info.documents}",
+        f"Passages:      {info.chunks}",
+        f"Model:         {info.model}",
+        f"Last indexed:  {info.last_indexed}",
+        f"Answers:       {info.backend}",
+        f"Store:         {info.store} ({info.index_dir})",
+        f"Versions kept: {len(info.versions)} (use 'python -m bot rollback' to go back one)",
+    ]
+    return "\n".join(lines)
+
+
+def eval_text(result: dict[str, Any]) -> str:
+    lines = [f"Dataset: {result['dataset']}  queries: {result['queries']}  "
+             f"documents: {result['documents']}"]
+    for mode, metrics in result["results"].items():
+        shown = "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in metrics.items())
+        lines.append(f"  {mode:<7} {shown}")
+    for key in ("answers", "failures"):
+        if key in result:
+            lines.append(f"{key}: {result[key]}" if key == "answers" else "")
+    return "\n".join(line for line in lines if line)

@@ -1,0 +1,258 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 (bm25s) fused by reciprocal rank, with filters and
+per-document diversity, behind LangChain's ``BaseRetriever``.
+
+:class:`SearchIndex` is one index version loaded for searching: the Chroma collection plus a BM25
+model over the same passages (title and section prepended), built when the version is opened.
+:class:`HybridRetriever` ranks passages for a question; the chatbot, ``eval`` and ``bench`` all use
+it, so the figures they report are the chatbot's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from bot.documents import DOC_TYPES, SETTINGS_VOCAB
+from bot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MODES = ("dense", "bm25", "hybrid")
+
+
+def _stemmer():
+    try:
+        import Stemmer
+
+        return Stemmer.Stemmer("english")
+    except ImportError:  # PyStemmer is optional: BM25 still works, a little less well
+        return None
+
+
+def tokenize(texts: Sequence[str], stemmer=None):
+    import bm25s
+
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=stemmer, show_progress=False)
+
+
+def query_tokens(text: str, stemmer=None) -> list[str]:
+    import bm25s
+
+    return bm25s.tokenize([text], stopwords="en", stemmer=stemmer, return_ids=False,
+                          show_progress=False)[0]
+
+
+def search_text(document: str, metadata: dict[str, Any]) -> str:
+    """Title and section are part of what a passage is about; index them with its text."""
+    section = metadata.get("section_path") or metadata.get("section")
+    title = metadata.get("title", "")
+    header = f"{title} - {section}" if section and section != title else title
+    return f"{header}\n{document}" if header else document
+
+
+class SearchIndex:
+    """One index version, ready to search: its Chroma collection and a BM25 model of its passages."""
+
+    def __init__(self, version_id: str, collection: Any, bm25_k1: float = 1.2,
+                 bm25_b: float = 0.75) -> None:
+        import bm25s
+
+        self.version_id = version_id
+        self.collection = collection
+        got = collection.get(include=["documents", "metadatas"])
+        self.ids: list[str] = list(got["ids"])
+        self.texts: list[str] = list(got["documents"])
+        self.metadatas: list[dict[str, Any]] = [dict(m or {}) for m in got["metadatas"]]
+        self.position = {cid: i for i, cid in enumerate(self.ids)}
+        self.stemmer = _stemmer()
+        self.bm25 = bm25s.BM25(k1=bm25_k1, b=bm25_b)
+        if self.ids:
+            corpus = [search_text(t, m) for t, m in zip(self.texts, self.metadatas)]
+            self.bm25.index(tokenize(corpus, self.stemmer), show_progress=False)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def sources(self) -> list[str]:
+        return sorted({m.get("source", "") for m in self.metadatas})
+
+    def mask(self, filters: dict[str, Any] | None) -> np.ndarray | None:
+        if not filters:
+            return None
+        keep = np.ones(len(self.ids), dtype=bool)
+        for i, meta in enumerate(self.metadatas):
+            keep[i] = matches(meta, filters)
+        return keep
+
+    def bm25_scores(self, query: str) -> np.ndarray:
+        tokens = query_tokens(query, self.stemmer)
+        if not tokens or not self.ids:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        with self._lock:  # bm25s keeps per-call state
+            return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+
+    def dense(self, vector: Sequence[float], n: int, filters: dict[str, Any] | None
+              ) -> list[tuple[int, float]]:
+        if not self.ids:
+            return []
+        result = self.collection.query(
+            query_embeddings=[list(vector)], n_results=min(n, len(self.ids)),
+            where=chroma_where(filters), include=["distances"],
+        )
+        return [(self.position[cid], 1.0 - float(dist))
+                for cid, dist in zip(result["ids"][0], result["distances"][0])
+                if cid in self.position]
+
+    def similarities(self, vector: Sequence[float], rows: Sequence[int]) -> dict[int, float]:
+        if not rows:
+            return {}
+        got = self.collection.get(ids=[self.ids[r] for r in rows], include=["embeddings"])
+        query = np.asarray(vector, dtype=np.float32)
+        return {self.position[cid]: float(np.dot(np.asarray(emb, dtype=np.float32), query))
+                for cid, emb in zip(got["ids"], got["embeddings"])}
+
+
+def normalise_filters(filters: dict[str, Any] | None) -> dict[str, str]:
+    """Check filter keys and values; only doc_type, setting and source are supported."""
+    out: dict[str, str] = {}
+    for key, value in (filters or {}).items():
+        if value in (None, "", "any", "all"):
+            continue
+        key = {"settings": "setting", "type": "doc_type", "kind": "doc_type"}.get(key, key)
+        value = str(value).strip().lower()
+        if key == "doc_type" and value not in DOC_TYPES:
+            raise ConfigError(f"Unknown document type '{value}': use guidance or evidence.")
+        if key == "setting" and value not in SETTINGS_VOCAB:
+            raise ConfigError(f"Unknown setting '{value}': use one of {', '.join(SETTINGS_VOCAB)}.")
+        if key not in ("doc_type", "setting", "source"):
+            raise ConfigError(f"Unknown filter '{key}': use doc_type, setting or source.")
+        out[key] = value
+    return out
+
+
+def matches(meta: dict[str, Any], filters: dict[str, str]) -> bool:
+    for key, value in filters.items():
+        if key == "setting":
+            if not meta.get(f"setting_{value}"):
+                return False
+        elif str(meta.get(key, "")).lower() != value:
+            return False
+    return True
+
+
+def chroma_where(filters: dict[str, str] | None) -> dict[str, Any] | None:
+    clauses = []
+    for key, value in (filters or {}).items():
+        if key == "setting":
+            clauses.append({f"setting_{value}": True})
+        else:
+            clauses.append({key: value})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+@dataclass
+class Hit:
+    row: int
+    score: float          # fused score
+    dense: float | None   # cosine similarity to the question
+    bm25: float
+
+
+def rrf(rankings: Sequence[tuple[float, Sequence[int]]], k: int) -> dict[int, float]:
+    """Weighted reciprocal-rank fusion: sum over rankings of weight / (k + rank)."""
+    fused: dict[int, float] = {}
+    for weight, ranking in rankings:
+        for rank, row in enumerate(ranking, start=1):
+            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
+    return fused
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense + BM25 with reciprocal-rank fusion, filters and per-document diversity."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: Any
+    embeddings: Any
+    k: int = 5
+    candidates: int = 40
+    max_per_doc: int = 2
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    mode: str = "hybrid"
+    filters: dict[str, Any] = {}
+
+    def _get_relevant_documents(self, query: str, *,
+                                run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return self.search(query)
+
+    def search(self, query: str, k: int | None = None, filters: dict[str, Any] | None = None,
+               vector: Sequence[float] | None = None, max_per_doc: int | None = None
+               ) -> list[Document]:
+        hits = self.rank(query, k=k, filters=filters, vector=vector, max_per_doc=max_per_doc)
+        return [self.to_document(hit) for hit in hits]
+
+    def rank(self, query: str, k: int | None = None, filters: dict[str, Any] | None = None,
+             vector: Sequence[float] | None = None, max_per_doc: int | None = None) -> list[Hit]:
+        if self.mode not in MODES:
+            raise ConfigError(f"Unknown retrieval mode '{self.mode}': use dense, bm25 or hybrid.")
+        k = k or self.k
+        limit = max_per_doc or self.max_per_doc
+        flt = normalise_filters(filters if filters is not None else self.filters)
+        index: SearchIndex = self.index
+        if not len(index):
+            return []
+        if vector is None and self.mode != "bm25":
+            vector = self.embeddings.embed_query(query)
+        dense: list[tuple[int, float]] = []
+        if self.mode != "bm25":
+            dense = index.dense(vector, self.candidates, flt)
+        bm25_ranked: list[int] = []
+        scores = np.zeros(0)
+        if self.mode != "dense":
+            scores = index.bm25_scores(query)
+            mask = index.mask(flt)
+            if mask is not None:
+                scores = np.where(mask, scores, 0.0)
+            top = min(self.candidates, len(scores))
+            order = np.argpartition(-scores, top - 1)[:top]
+            bm25_ranked = [int(r) for r in order[np.argsort(-scores[order])] if scores[r] > 0]
+        dense_score = dict(dense)
+        fused = rrf([(self.dense_weight, [r for r, _ in dense]),
+                     (self.bm25_weight, bm25_ranked)], self.rrf_k)
+        ordered = sorted(fused, key=lambda r: (-fused[r], -dense_score.get(r, -1.0)))
+        chosen: list[int] = []
+        per_doc: dict[str, int] = {}
+        for row in ordered:
+            source = index.metadatas[row].get("source", "")
+            if per_doc.get(source, 0) >= limit:
+                continue
+            per_doc[source] = per_doc.get(source, 0) + 1
+            chosen.append(row)
+            if len(chosen) >= k:
+                break
+        if vector is not None:
+            missing = [r for r in chosen if r not in dense_score]
+            dense_score.update(index.similarities(vector, missing))
+        return [Hit(row, fused[row], dense_score.get(row),
+                    float(scores[row]) if len(scores) else 0.0) for row in chosen]
+
+    def to_document(self, hit: Hit) -> Document:
+        index: SearchIndex = self.index
+        meta = dict(index.metadatas[hit.row])
+        meta.update({"id": index.ids[hit.row], "score": hit.score, "dense_score": hit.dense,
+                     "bm25_score": hit.bm25})
+        return Document(page_content=index.texts[hit.row], metadata=meta, id=index.ids[hit.row])

@@ -1,0 +1,131 @@
+"""What the guidance library is for, and how sure we are that it covers a question.
+
+Three checks, cheapest first, decide whether the bot answers from the passages it found:
+1. relevance: the best passage's cosine similarity, plus how much of the question's rarer
+   vocabulary (IDF-weighted) those passages share; generic questions ("tell me a joke") fail here;
+2. out-of-scope areas: questions that sound close to the library but belong to someone else
+   (families visiting or sending money, prison officer careers, sentencing law, prisons abroad,
+   therapy training, selling art) are recognised by their similarity to short descriptions of
+   those areas, when that is at least their similarity to any passage; prisons in other
+   countries are recognised by name;
+3. personal cases and harmful requests are handled earlier, in :mod:`bot.safety`.
+The thresholds were calibrated on the project's question set (see docs/quality.md).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.documents import Document
+
+from bot.retrieval import SearchIndex, query_tokens, search_text
+
+OUT_OF_SCOPE_AREAS: list[tuple[str, str]] = [
+    ("How do I visit someone in prison? Booking a visit, visiting times and visiting rules for "
+     "family and friends.",
+     "For visits, contact the prison itself or see the GOV.UK pages on staying in touch with "
+     "someone in prison."),
+    ("How do I send money, letters or parcels to a prisoner who is a family member or friend?",
+     "For sending money or post to someone in prison, see the GOV.UK pages on staying in touch "
+     "with someone in prison, or ask the prison."),
+    ("How do I become a prison officer? Jobs, careers, pay and training in the prison service.",
+     "For careers in the prison service, see HM Prison and Probation Service's recruitment "
+     "pages."),
+    ("What sentence would someone get for a crime? Sentencing guidelines, criminal law, court "
+     "cases, appeals, parole hearings and compensation.",
+     "For legal questions, speak to a solicitor or a legal advice service."),
+    ("How do I train and qualify as an art therapist, drama therapist or music therapist?",
+     "For therapy training, see the professional bodies for the arts therapies."),
+    ("How should I price, sell or market my own paintings at galleries and art fairs?",
+     "For selling your own work, ask an artists' professional body or a local arts agency."),
+    ("Prison statistics and politics: prison population figures and prisoners' right to vote.",
+     "For statistics and policy, see the Ministry of Justice's published statistics."),
+]
+
+MIN_DENSE = 0.22         # below this the best passage is unrelated, whatever else
+MIN_COMBINED = 0.45      # dense + 0.5 x IDF-weighted term coverage of the top passages
+AREA_MIN = 0.50          # similarity to an out-of-scope area description ...
+AREA_MARGIN = 0.0        # ... that is at least the best passage's
+
+# The library covers England and Wales (and one Scottish study); questions about prisons in
+# other countries are out of scope. Embeddings barely tell countries apart, so this is lexical.
+ABROAD = re.compile(
+    r"\b(us|usa|u\.s\.a?|united states|america|american|canada|canadian|australia|australian|"
+    r"new zealand|ireland|irish|france|french|germany|german|norway|norwegian|sweden|swedish|"
+    r"denmark|danish|netherlands|dutch|spain|spanish|italy|italian|india|indian|brazil|"
+    r"south africa|japan|china|san quentin|rikers|guantanamo)\b", re.I)
+ABROAD_POINTER = ("This library covers England and Wales (with one Scottish study); for other "
+                  "countries, look for organisations and official sources there.")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    covered: bool
+    reason: str                 # "ok", "unrelated", "abroad", "area", "weak"
+    pointer: str | None = None  # where to ask instead, for out-of-scope areas
+    dense: float = 0.0
+    coverage: float = 0.0
+
+
+class ScopeJudge:
+    def __init__(self, embeddings, min_dense: float = MIN_DENSE,
+                 min_combined: float = MIN_COMBINED) -> None:
+        self.embeddings = embeddings
+        self.min_dense = min_dense
+        self.min_combined = min_combined
+        self._areas: np.ndarray | None = None
+        self._df: dict[str, Counter] = {}
+
+    def _area_vectors(self) -> np.ndarray:
+        if self._areas is None:
+            self._areas = np.asarray(
+                self.embeddings.embed_documents([a for a, _ in OUT_OF_SCOPE_AREAS]),
+                dtype=np.float32)
+        return self._areas
+
+    def _document_frequencies(self, index: SearchIndex) -> Counter:
+        if index.version_id not in self._df:
+            df: Counter = Counter()
+            for text, meta in zip(index.texts, index.metadatas):
+                df.update(set(query_tokens(search_text(text, meta), index.stemmer)))
+            self._df = {index.version_id: df}
+        return self._df[index.version_id]
+
+    def coverage(self, question: str, docs: Sequence[Document], index: SearchIndex) -> float:
+        """Share of the question's IDF mass found in the top three passages. Words the library
+        never uses weigh most, so "San Quentin" or "lasagne" pull coverage down."""
+        tokens = query_tokens(question, index.stemmer)
+        if not tokens:
+            return 0.0
+        df = self._document_frequencies(index)
+        n = len(index) + 1
+
+        def idf(token: str) -> float:
+            return math.log(n / (df.get(token, 0) + 0.5))
+
+        seen: set[str] = set()
+        for doc in docs[:3]:
+            seen.update(query_tokens(search_text(doc.page_content, doc.metadata), index.stemmer))
+        total = sum(idf(t) for t in tokens)
+        return sum(idf(t) for t in tokens if t in seen) / total if total > 0 else 0.0
+
+    def judge(self, question: str, q_vec: Sequence[float], docs: Sequence[Document],
+              index: SearchIndex) -> Verdict:
+        dense = max((d.metadata.get("dense_score") or -1.0 for d in docs), default=-1.0)
+        if dense < self.min_dense:
+            return Verdict(False, "unrelated", dense=dense)
+        if ABROAD.search(question):
+            return Verdict(False, "abroad", ABROAD_POINTER, dense=dense)
+        sims = self._area_vectors() @ np.asarray(q_vec, dtype=np.float32)
+        best_area = int(np.argmax(sims))
+        if sims[best_area] >= AREA_MIN and sims[best_area] >= dense + AREA_MARGIN:
+            return Verdict(False, "area", OUT_OF_SCOPE_AREAS[best_area][1], dense=dense)
+        coverage = self.coverage(question, docs, index)
+        if dense + 0.5 * coverage < self.min_combined:
+            return Verdict(False, "weak", dense=dense, coverage=coverage)
+        return Verdict(True, "ok", dense=dense, coverage=coverage)

@@ -1,0 +1,292 @@
+"""Index versions in ChromaDB, the manifest that says which one is live, and the reindex lock.
+
+Embedded mode keeps each version in its own Chroma ``PersistentClient`` folder under
+``index/versions/<id>/``, so a reindex never writes to the store that questions are read from.
+``index/manifest.json`` names the live version and keeps the earlier ones for rollback; it is
+replaced atomically (write, fsync, rename), so a crash at any moment leaves the old version live.
+Collections are created with ``embedding_function=None``: vectors always come from our own
+embedder, and Chroma's default embedder (which downloads a model) never runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.errors import BotError, IndexBusyError, NoIndexError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "chunks"
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+def chroma_settings():
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def new_version_id() -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"v{stamp}-{secrets.token_hex(3)}"
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+@dataclass
+class Version:
+    """One built index: its id, the model and chunking it was built with, and its documents."""
+
+    id: str
+    created: str
+    model: str
+    dimension: int
+    chunking: dict[str, int]
+    documents: int
+    chunks: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Version:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+class EmbeddedStore:
+    """Versions in folders under ``index_dir``; see the module docstring."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.root = Path(index_dir)
+        self._clients: dict[str, Any] = {}
+
+    # -- manifest --------------------------------------------------------------------------------
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def read_manifest(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"format": FORMAT, "live": None, "versions": []}
+        except (OSError, ValueError) as exc:
+            raise BotError(
+                f"The index manifest {self.manifest_path} is unreadable: run "
+                "'python -m bot index --full' to rebuild the index."
+            ) from exc
+        return data
+
+    def manifest_stamp(self) -> float:
+        """Changes whenever the live version may have changed; cheap enough to check per question."""
+        try:
+            return self.manifest_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def live(self) -> Version | None:
+        manifest = self.read_manifest()
+        for entry in manifest.get("versions", []):
+            if entry["id"] == manifest.get("live"):
+                return Version.from_dict(entry)
+        return None
+
+    def require_live(self) -> Version:
+        version = self.live()
+        if version is None:
+            raise NoIndexError("No index has been built yet: run 'python -m bot index' first.")
+        return version
+
+    def versions(self) -> list[Version]:
+        return [Version.from_dict(v) for v in self.read_manifest().get("versions", [])]
+
+    def publish(self, version: Version, keep: int) -> list[str]:
+        """Make ``version`` live; keep the newest ``keep`` versions; return the ids dropped."""
+        manifest = self.read_manifest()
+        entries = [version.to_dict()] + [
+            v for v in manifest.get("versions", []) if v["id"] != version.id
+        ]
+        dropped = [v["id"] for v in entries[keep:]]
+        manifest.update({"format": FORMAT, "live": version.id, "versions": entries[:keep]})
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.manifest_path, manifest)
+        for version_id in dropped:
+            self.delete_version(version_id)
+        return dropped
+
+    def rollback(self) -> Version:
+        manifest = self.read_manifest()
+        entries = manifest.get("versions", [])
+        ids = [v["id"] for v in entries]
+        if manifest.get("live") not in ids:
+            raise NoIndexError("No index has been built yet: run 'python -m bot index' first.")
+        position = ids.index(manifest["live"])
+        if position + 1 >= len(entries):
+            raise BotError("There is no earlier index version to roll back to.")
+        target = entries[position + 1]
+        manifest["live"] = target["id"]
+        atomic_write_json(self.manifest_path, manifest)
+        return Version.from_dict(target)
+
+    # -- versions on disk ------------------------------------------------------------------------
+
+    def version_dir(self, version_id: str) -> Path:
+        return self.root / "versions" / version_id
+
+    def client(self, version_id: str):
+        if version_id not in self._clients:
+            import chromadb
+
+            path = self.version_dir(version_id) / "chroma"
+            path.mkdir(parents=True, exist_ok=True)
+            self._clients[version_id] = chromadb.PersistentClient(
+                path=str(path), settings=chroma_settings()
+            )
+        return self._clients[version_id]
+
+    def create_collection(self, version_id: str):
+        return self.client(version_id).create_collection(
+            COLLECTION, embedding_function=None, metadata={"hnsw:space": "cosine"}
+        )
+
+    def collection(self, version_id: str):
+        try:
+            return self.client(version_id).get_collection(COLLECTION, embedding_function=None)
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"The index version {version_id} cannot be opened: run "
+                "'python -m bot index --full' to rebuild it."
+            ) from exc
+
+    def write_registry(self, version_id: str, registry: dict[str, Any]) -> None:
+        atomic_write_json(self.version_dir(version_id) / "documents.json", registry)
+
+    def read_registry(self, version_id: str) -> dict[str, Any]:
+        try:
+            return json.loads(
+                (self.version_dir(version_id) / "documents.json").read_text(encoding="utf-8")
+            )
+        except FileNotFoundError:
+            return {}
+
+    def delete_version(self, version_id: str) -> None:
+        client = self._clients.pop(version_id, None)
+        if client is not None:
+            try:
+                client.clear_system_cache()
+            except Exception:
+                pass
+        shutil.rmtree(self.version_dir(version_id), ignore_errors=True)
+
+    def clean_orphans(self) -> list[str]:
+        """Remove half-built versions that no manifest entry names (left by a crash)."""
+        known = {v["id"] for v in self.read_manifest().get("versions", [])}
+        base = self.root / "versions"
+        removed = []
+        if base.is_dir():
+            for child in base.iterdir():
+                if child.is_dir() and child.name not in known:
+                    self.delete_version(child.name)
+                    removed.append(child.name)
+        for tmp in self.root.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        return removed
+
+    # -- lock ------------------------------------------------------------------------------------
+
+    def lock(self, command: str = "index") -> IndexLock:
+        return IndexLock(self.root / "reindex.lock", command)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class IndexLock:
+    """One reindex at a time. The lock file says who holds it; a lock left by a dead process on
+    this host is taken over."""
+
+    def __init__(self, path: Path, command: str) -> None:
+        self.path = path
+        self.command = command
+        self.held = False
+
+    def holder(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
+                "since": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.holder()
+                if holder is None:
+                    # Written a moment ago and not yet filled in, or garbage: wait, then judge.
+                    time.sleep(0.2)
+                    holder = self.holder() or {"pid": -1, "host": socket.gethostname()}
+                same_host = holder.get("host") == socket.gethostname()
+                if same_host and not _pid_alive(int(holder.get("pid", -1))):
+                    log.warning("stale_lock_taken_over pid=%s", holder.get("pid"))
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise IndexBusyError(
+                    f"Another reindex is running (process {holder.get('pid')} on "
+                    f"{holder.get('host')}, since {holder.get('since', 'an unknown time')}): "
+                    "wait for it to finish and try again."
+                ) from None
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(info, fh)
+            self.held = True
+            return
+        raise IndexBusyError("Could not take the reindex lock: try again in a moment.")
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self) -> IndexLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
