@@ -10,29 +10,34 @@ import logging
 import os
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str = Field(pattern="^(user|assistant)$")
+    content: str = Field(max_length=20000)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(max_length=20000, description="The question, in plain English.")
+    history: list[Turn] = Field(default_factory=list, max_length=50,
+                                description="Earlier turns, oldest first.")
+    filters: dict[str, str] = Field(default_factory=dict,
+                                    description="doc_type, setting or source.")
 
 
 def create_app(bot):
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, ConfigDict, Field
 
     from bot.errors import BotError, ConfigError, NoIndexError
-
-    class Turn(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        role: str = Field(pattern="^(user|assistant)$")
-        content: str = Field(max_length=20000)
-
-    class AskRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        question: str = Field(max_length=20000)
-        history: list[Turn] = Field(default_factory=list, max_length=50)
-        filters: dict[str, str] = Field(default_factory=dict)
 
     app = FastAPI(title="Arts in criminal justice guidance bot", version="1",
                   description="Ask the guidance library; every answer carries its sources.")

@@ -71,6 +71,13 @@ class SentenceTransformerEmbeddings(Embeddings):
         except ImportError as exc:
             raise ModelError("sentence-transformers is not installed: run 'make install'.") from exc
         try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+        except ImportError:  # pragma: no cover - older transformers
+            pass
+        try:
             model = SentenceTransformer(self.name_or_path, device="cpu")
         except Exception as exc:
             raise ModelError(
@@ -83,9 +90,7 @@ class SentenceTransformerEmbeddings(Embeddings):
     @property
     def dimension(self) -> int:
         model = self.warm_up()
-        getter = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

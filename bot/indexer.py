@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bot.chunking import chunk_file
-from bot.documents import Chunk, FileProblem, IndexReport, Progress
+from bot.documents import Chunk, FileProblem, IndexReport, Progress, sha256_bytes
 from bot.embeddings import EmbeddingCache, model_identity
 from bot.errors import BotError, DocumentError
 from bot.loaders import is_supported, load_file
@@ -137,13 +137,14 @@ def _plan(job: IndexJob, files: list[Path], registry: dict[str, Any],
           reusable: dict[str, Any], report: IndexReport) -> Generator[Progress, None, _Plan]:
     plan = _Plan({}, [], [], [], [], [])
     by_hash: dict[str, str] = {}
+    # Files already indexed go first, so that of two identical files the known one is kept.
+    files = sorted(files, key=lambda p: (p.relative_to(job.docs_dir).as_posix() not in registry,
+                                         p.relative_to(job.docs_dir).as_posix()))
     for number, path in enumerate(files, start=1):
         source = path.relative_to(job.docs_dir).as_posix()
         yield Progress("read", number - 1, len(files), source)
         plan.seen.append(source)
         try:
-            from bot.documents import sha256_bytes
-
             sha = sha256_bytes(path.read_bytes())
         except OSError as exc:
             report.failed.append(FileProblem(source, f"could not be opened: {exc.strerror}"))

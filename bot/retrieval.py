@@ -38,15 +38,21 @@ def _stemmer():
         return None
 
 
-def tokenize(texts: Sequence[str], stemmer=None):
+def _bm25s():
     import bm25s
 
+    # bm25s sets its own logger to DEBUG when imported; keep our logging configuration.
+    logging.getLogger("bm25s").setLevel(max(logging.getLogger().level, logging.INFO))
+    return bm25s
+
+
+def tokenize(texts: Sequence[str], stemmer=None):
+    bm25s = _bm25s()
     return bm25s.tokenize(list(texts), stopwords="en", stemmer=stemmer, show_progress=False)
 
 
 def query_tokens(text: str, stemmer=None) -> list[str]:
-    import bm25s
-
+    bm25s = _bm25s()
     return bm25s.tokenize([text], stopwords="en", stemmer=stemmer, return_ids=False,
                           show_progress=False)[0]
 
@@ -64,8 +70,7 @@ class SearchIndex:
 
     def __init__(self, version_id: str, collection: Any, bm25_k1: float = 1.2,
                  bm25_b: float = 0.75) -> None:
-        import bm25s
-
+        bm25s = _bm25s()
         self.version_id = version_id
         self.collection = collection
         got = collection.get(include=["documents", "metadatas"])

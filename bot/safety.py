@@ -51,9 +51,11 @@ _HARMFUL = [
                r"husband|mum|mother|dad|father|kids|children|friend))", _F),
     re.compile(rf"\b(get|bring|take|sneak|slip)\w* (a few |some |any )?{_DRUGS_AND_DEVICES} (in|into|"
                rf"through|out)\b", _F),
-    re.compile(r"\b(get|getting|go|going|sneak\w*) (round|around|past|through|by)\b.{0,20}"
-               r"\b(search\w*|security|scanners?|the dogs?|sniffer|metal detectors?|"
-               r"body scanners?|the gate|checks?|staff)\b", _F),
+    # "Through security" is the normal way in; "past" or "round" it is not.
+    re.compile(r"\b(get|getting|go|going|take|bring|carry|slip)\w*\b.{0,30}?\b(round|around|past)"
+               r"\b.{0,15}\b(search\w*|security|scanners?|the dogs?|sniffer|metal detectors?|"
+               r"checks?|officers?|staff)\b", _F),
+    re.compile(r"\bavoid(ing)? (the )?(search\w*|scanners?|dogs?|security checks?)\b", _F),
     re.compile(r"\b(without (being|getting) (caught|searched|noticed|found|detected)|"
                r"without (security|staff|the officers|the prison|the governor|anyone|them) "
                r"(knowing|noticing|finding|seeing|checking|approving)|"
@@ -83,8 +85,8 @@ def is_harmful(question: str) -> bool:
 _PERSON = (r"\b(my|our|his|her|their) (son|daughter|brother|sister|dad|father|mum|mother|"
            r"husband|wife|partner|boyfriend|girlfriend|friend|cousin|uncle|aunt|nephew|niece|"
            r"child|kid|grandson|granddaughter|family member|relative|mate)\b")
-_CASE = (r"\b(complain\w*|assault\w*|appeal\w*|sentenc\w*|parole|release date|early release|tag|tagged|licence "
-         r"conditions|recall\w*|solicitor|lawyer|barrister|court|trial|charged|arrested|bail|"
+_CASE = (r"\b(complain\w*|assault\w*|appeal\w*|sentenc\w*|parole|release date|early release|tag|"
+         r"tagged|licence conditions|recall\w*|solicitor|lawyer|barrister|court|trial|charged|arrested|bail|"
          r"convict\w*|moved|transfer\w*|categor\w*|visit\w*|compensation|sue|plead\w*|"
          r"got \d+ (years|months))\b")
 _PERSONAL_CASE = [

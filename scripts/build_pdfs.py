@@ -3,9 +3,9 @@
 Some guidance reaches staff only as PDF, so the corpus keeps a few documents in that form to
 exercise page citations. Their sources live in ``corpus_src/pdf/`` (outside ``guidance_docs/`` so
 they are never indexed twice); this script renders each one to
-``guidance_docs/guidance/<name>.pdf`` with real headings, page numbers and the front-matter fields
-stored as PDF metadata and each heading as a bookmark, (Title, Subject, Keywords, and /DocType, /Settings, /Topics, /Updated,
-/Audience) which the loader reads back.
+``guidance_docs/guidance/<name>.pdf`` with real headings, page numbers, each heading as a
+bookmark, and the front-matter fields stored as PDF metadata (Title, Subject, Keywords, and
+/DocType, /Settings, /Topics, /Updated, /Audience), which the loader reads back.
 
 Usage: ``python scripts/build_pdfs.py`` (needs the ``fpdf2`` dev dependency).
 """
@@ -99,7 +99,7 @@ def render(meta: dict, body: str, dest: Path) -> None:
             items = re.split(r"\n(?=\s*(?:[-*]|\d+\.)\s+)", block)
             for item in items:
                 marker = re.match(r"^\s*([-*]|\d+\.)\s+", item)
-                bullet = "-" if marker and marker.group(1) in "-*" else (marker.group(1) if marker else "-")
+                bullet = marker.group(1) if marker and marker.group(1) not in "-*" else "-"
                 text = " ".join(item[marker.end() if marker else 0:].split())
                 pdf.set_x(pdf.l_margin + 4)
                 pdf.multi_cell(width - 4, 5.5, latin1(f"{bullet} {text}"))

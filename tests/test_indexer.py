@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.errors import IndexBusyError
+from bot.indexer import drive
+from tests.helpers import encrypt_pdf, make_pdf
+
+
+def _index(bot, **kw):
+    events = []
+    report = drive(bot.index(**kw), events.append)
+    return report, events
+
+
+def test_first_index_builds_a_live_version_with_progress(fake_bot):
+    report, events = _index(fake_bot)
+    assert report.added == 4 and report.failed == []
+    assert report.documents == 4 and report.chunks >= 6
+    assert {e.stage for e in events} >= {"read", "embed", "store", "check", "done"}
+    status = fake_bot.status()
+    assert status.ready and status.version == report.version and status.chunks == report.chunks
+
+
+def test_rerun_with_no_changes_embeds_nothing(indexed_bot):
+    report, _ = _index(indexed_bot)
+    assert (report.added, report.updated, report.removed, report.unchanged) == (0, 0, 0, 4)
+    assert report.embedded == 0
+
+
+def test_edit_delete_and_rename(indexed_bot, docs):
+    phones = docs / "guidance" / "phones.md"
+    phones.write_text(phones.read_text().replace("criminal offence", "serious offence"))
+    (docs / "guidance" / "notes.txt").unlink()
+    (docs / "evidence" / "music-study.md").rename(docs / "evidence" / "music.md")
+    report, _ = _index(indexed_bot)
+    assert report.updated == 1 and report.added == 1 and report.removed == 2
+    assert report.embedded == 1  # only the edited passage; the renamed file came from the cache
+    sources = indexed_bot.search_index().sources()
+    assert "guidance/notes.txt" not in sources and "evidence/music.md" in sources
+
+
+def test_duplicate_content_is_reported(indexed_bot, docs):
+    (docs / "guidance" / "copy.md").write_bytes((docs / "guidance" / "phones.md").read_bytes())
+    report, _ = _index(indexed_bot)
+    assert any("duplicate" in w["message"] for w in report.warnings)
+    assert "guidance/copy.md" not in indexed_bot.search_index().sources()
+
+
+def test_bad_files_fail_alone(fake_bot, docs, tmp_path):
+    plain = make_pdf(tmp_path / "p.pdf", [[("p", "Some text.")]])
+    encrypt_pdf(plain, docs / "guidance" / "locked.pdf", user_password="secret")
+    (docs / "guidance" / "junk.md").write_bytes(bytes(range(256)) * 10)
+    (docs / "guidance" / "image.png").write_bytes(b"\x89PNG")
+    report, _ = _index(fake_bot)
+    failed = {f.source: f.reason for f in report.failed}
+    assert "password" in failed["guidance/locked.pdf"]
+    assert "binary" in failed["guidance/junk.md"]
+    assert [s.source for s in report.skipped] == ["guidance/image.png"]
+    assert report.documents == 4
+
+
+def test_failed_reparse_keeps_the_previous_version(indexed_bot, docs):
+    (docs / "guidance" / "phones.md").write_bytes(b"\x00\x01binary now")
+    report, _ = _index(indexed_bot)
+    assert report.failed and "guidance/phones.md" in indexed_bot.search_index().sources()
+
+
+def test_dry_run_changes_nothing(indexed_bot, docs):
+    before = indexed_bot.store.read_manifest()
+    (docs / "guidance" / "new.md").write_text("## New\n\nA brand new document about keys.\n")
+    report, _ = _index(indexed_bot, dry_run=True)
+    assert report.changes["add"] == ["guidance/new.md"]
+    assert indexed_bot.store.read_manifest() == before
+
+
+def test_crash_mid_build_leaves_previous_version_live(indexed_bot, docs, monkeypatch):
+    live = indexed_bot.store.live().id
+    (docs / "guidance" / "new.md").write_text("## New\n\nA brand new document about keys.\n")
+
+    def explode(texts):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(indexed_bot.embeddings, "embed_documents", explode)
+    with pytest.raises(RuntimeError):
+        _index(indexed_bot)
+    assert indexed_bot.store.live().id == live
+    monkeypatch.undo()
+    report, _ = _index(indexed_bot)
+    assert report.added == 1
+    versions = sorted(p.name for p in (indexed_bot.settings.index_dir / "versions").iterdir())
+    assert versions == sorted(v.id for v in indexed_bot.store.versions())  # half-built cleaned
+
+
+def test_lock_refuses_a_second_reindex(indexed_bot):
+    with indexed_bot.store.lock():
+        with pytest.raises(IndexBusyError) as err:
+            _index(indexed_bot)
+    assert "Another reindex is running" in err.value.message
+
+
+def test_stale_lock_is_taken_over(indexed_bot):
+    lock = indexed_bot.settings.index_dir / "reindex.lock"
+    import socket
+
+    lock.write_text(json.dumps({"pid": 999999, "host": socket.gethostname(), "since": "x"}))
+    report, _ = _index(indexed_bot)
+    assert report.unchanged == 4 and not lock.exists()
+
+
+def test_chunk_setting_change_rebuilds(indexed_bot):
+    indexed_bot.settings.chunk_size = 300
+    report, _ = _index(indexed_bot)
+    assert report.updated == 4 and indexed_bot.store.live().chunking["chunk_size"] == 300
+    assert any("rebuilt" in w["message"] for w in report.warnings)
+
+
+def test_rollback_restores_previous_version(indexed_bot, docs):
+    first = indexed_bot.store.live().id
+    (docs / "guidance" / "notes.txt").unlink()
+    _index(indexed_bot)
+    assert indexed_bot.rollback().id == first
+    assert "guidance/notes.txt" in indexed_bot.search_index().sources()
