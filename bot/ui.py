@@ -74,6 +74,26 @@ def filters_from(setting: str | None, kind: str | None) -> dict[str, str]:
 def build_ui(bot) -> Any:
     import gradio as gr
 
+    with gr.Blocks(title="Arts in criminal justice: guidance chatbot") as demo:
+        with gr.Tabs():
+            with gr.Tab("Ask"):
+                _ask_tab(bot)
+            with gr.Tab("Staff"):
+                from bot.staff_ui import build_staff_tab
+
+                build_staff_tab(bot)
+
+        def ask(question: str) -> dict[str, Any]:
+            """Answer one question; returns the JSON object of `python -m bot ask --json`."""
+            return bot.ask(question).to_dict(question)
+
+        gr.api(ask, api_name="ask")
+    return demo
+
+
+def _ask_tab(bot) -> None:
+    import gradio as gr
+
     def respond(message: str, history: list[dict[str, Any]], setting: str, kind: str):
         history = list(history or [])
         turns = [{"role": m["role"], "content": _text(m.get("content"))} for m in history
@@ -90,45 +110,36 @@ def build_ui(bot) -> Any:
             raise gr.Error(reason) from None
         shown = message if message.strip() else "(empty question)"
         history += [{"role": "user", "content": escape(shown)},
-                     {"role": "assistant", "content": render_answer(answer)}]
+                    {"role": "assistant", "content": render_answer(answer)}]
         banner = "" if answer.grounded or answer.backend == "none" else (
             "The guidance does not cover this question. The passages below are the closest "
             "the library has, and they do not answer it.")
         return "", history, source_rows(answer), banner
 
-    with gr.Blocks(title="Arts in criminal justice: guidance chatbot") as demo:
-        gr.Markdown(INTRO)
-        with gr.Row():
-            setting = gr.Dropdown(
-                choices=[("Any setting", "any")] + [(SETTING_LABELS[s], s) for s in SETTINGS_VOCAB],
-                value="any", label="Setting", scale=1)
-            kind = gr.Radio(choices=[("All", "any"), ("Guidance", "guidance"),
-                                     ("Evidence", "evidence")],
-                            value="any", label="Kind of document", scale=1)
-        chat = gr.Chatbot(label="Conversation", height=420, sanitize_html=True,
-                          feedback_options=None)
-        with gr.Row():
-            question = gr.Textbox(label="Your question", placeholder="Type a question and press "
-                                  "Enter", scale=5, max_lines=6, elem_id="question")
-            send = gr.Button("Ask", variant="primary", scale=1)
-        gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[question],
-                    label="Example questions")
-        banner = gr.Markdown(elem_id="not-covered")
-        sources = gr.Dataframe(headers=SOURCE_HEADERS, value=[], label="Sources",
-                               interactive=False, wrap=True, elem_id="sources",
-                               datatype=["str", "str", "str", "str"])
-        clear = gr.Button("Start a new conversation", variant="secondary")
-        outputs = [question, chat, sources, banner]
-        question.submit(respond, [question, chat, setting, kind], outputs, api_name="chat")
-        send.click(respond, [question, chat, setting, kind], outputs, api_name=False)
-        clear.click(lambda: ("", [], [], ""), None, outputs, api_name=False)
-
-        def ask(question: str) -> dict[str, Any]:
-            """Answer one question; returns the JSON object of `python -m bot ask --json`."""
-            return bot.ask(question).to_dict(question)
-
-        gr.api(ask, api_name="ask")
-    return demo
+    gr.Markdown(INTRO)
+    with gr.Row():
+        setting = gr.Dropdown(
+            choices=[("Any setting", "any")] + [(SETTING_LABELS[s], s) for s in SETTINGS_VOCAB],
+            value="any", label="Setting", scale=1)
+        kind = gr.Radio(choices=[("All", "any"), ("Guidance", "guidance"),
+                                 ("Evidence", "evidence")],
+                        value="any", label="Kind of document", scale=1)
+    chat = gr.Chatbot(label="Conversation", height=420, sanitize_html=True,
+                      feedback_options=None)
+    with gr.Row():
+        question = gr.Textbox(label="Your question", placeholder="Type a question and press "
+                              "Enter", scale=5, max_lines=6, elem_id="question")
+        send = gr.Button("Ask", variant="primary", scale=1)
+    gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[question], label="Example questions")
+    banner = gr.Markdown(elem_id="not-covered")
+    sources = gr.Dataframe(headers=SOURCE_HEADERS, value=[], label="Sources",
+                           interactive=False, wrap=True, elem_id="sources",
+                           datatype=["str", "str", "str", "str"])
+    clear = gr.Button("Start a new conversation", variant="secondary")
+    outputs = [question, chat, sources, banner]
+    question.submit(respond, [question, chat, setting, kind], outputs, api_name="chat")
+    send.click(respond, [question, chat, setting, kind], outputs, api_name=False)
+    clear.click(lambda: ("", [], [], ""), None, outputs, api_name=False)
 
 
 def _text(content: Any) -> str:
