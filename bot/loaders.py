@@ -40,6 +40,15 @@ class LoadedFile:
     warnings: list[str] = field(default_factory=list)
 
 
+def path_inside(root: Path, relative: str) -> Path:
+    """The path of ``relative`` under ``root``; ValueError for anything that would leave it."""
+    root = Path(root).resolve()
+    target = (root / relative).resolve()
+    if root not in target.parents:
+        raise ValueError(f"'{relative}' is outside the documents folder.")
+    return target
+
+
 def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED
 
@@ -173,7 +182,7 @@ def _read_pdf(data: bytes):
             log.warning("pdf_page_failed page=%s", index + 1, exc_info=True)
             warnings.append(f"page {index + 1} could not be read")
             text = ""
-        raw_pages.append([ln.strip() for ln in text.splitlines() if ln.strip()])
+        raw_pages.append([_reading_order(ln.strip()) for ln in text.splitlines() if ln.strip()])
     raw_pages = _strip_running_lines(raw_pages)
     pages = []
     for index, lines in enumerate(raw_pages):
@@ -185,6 +194,21 @@ def _read_pdf(data: bytes):
     if not pages:
         raise DocumentError("no text: every page is empty or a scanned image (it needs OCR)")
     return pages, _pdf_metadata(reader), warnings
+
+
+_RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+def _reading_order(line: str) -> str:
+    """PDF text comes in the order glyphs sit on the page; right-to-left scripts (Hebrew,
+    Arabic) need reordering into reading order, or their words could never be matched."""
+    if not _RTL.search(line):
+        return line
+    try:
+        from bidi.algorithm import get_display
+    except ImportError:  # python-bidi is a dependency; without it, keep the text as it is
+        return line
+    return get_display(line)
 
 
 def _pdf_outline(reader) -> dict[int, list[tuple[int, str]]]:

@@ -61,9 +61,16 @@ def source_label(doc: Document) -> str:
 
 
 def format_context(docs: Sequence[Document]) -> str:
-    """Number the passages [1], [2], ... in the order given; citation numbers follow this order."""
+    """Number the passages [1], [2], ... in the order given; citation numbers follow this order.
+
+    The passages are data: a closing fence inside them is broken, and lines that address an AI
+    ("ignore previous instructions ...") are left out.
+    """
+    from bot.answer import INJECTION
+
     blocks = []
     for n, doc in enumerate(docs, start=1):
-        body = doc.page_content.replace("</sources>", "</ sources>")
+        lines = [ln for ln in doc.page_content.splitlines() if not INJECTION.search(ln)]
+        body = "\n".join(lines).replace("</sources>", "</ sources>")
         blocks.append(f"[{n}] {source_label(doc)}\n{body}")
     return "\n\n".join(blocks)

@@ -98,3 +98,24 @@ def eval_text(result: dict[str, Any]) -> str:
         if key in result:
             lines.append(f"{key}: {result[key]}" if key == "answers" else "")
     return "\n".join(line for line in lines if line)
+
+
+def conversation_markdown(turns: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """A conversation, with every answer's citations, as Markdown for export."""
+    lines = ["# Conversation with the guidance chatbot", ""]
+    for number, (question, answer) in enumerate(turns, start=1):
+        lines += [f"## {number}. {question}", "", answer.get("answer", ""), ""]
+        if answer.get("notice"):
+            lines += [f"*{answer['notice']}*", ""]
+        cites = answer.get("citations") or []
+        if cites:
+            lines.append("Sources:" if answer.get("grounded") else
+                         "Closest passages (they do not answer it):")
+            for c in cites:
+                place = ", ".join(x for x in (f"page {c['page']}" if c.get("page") else "",
+                                              c.get("section") or "") if x)
+                lines.append(f"- [{c['n']}] {c['title']}{' (' + place + ')' if place else ''}, "
+                             f"{c['source']}: \"{c['quote']}\"")
+            lines.append("")
+    lines.append("*Guidance, not legal advice; local rules vary. Check with the establishment.*")
+    return "\n".join(lines) + "\n"

@@ -78,6 +78,7 @@ class SearchIndex:
         self.texts: list[str] = list(got["documents"])
         self.metadatas: list[dict[str, Any]] = [dict(m or {}) for m in got["metadatas"]]
         self.position = {cid: i for i, cid in enumerate(self.ids)}
+        self.superseded = superseded_sources(self.metadatas)
         self.stemmer = _stemmer()
         self.bm25 = bm25s.BM25(k1=bm25_k1, b=bm25_b)
         if self.ids:
@@ -125,6 +126,21 @@ class SearchIndex:
         query = np.asarray(vector, dtype=np.float32)
         return {self.position[cid]: float(np.dot(np.asarray(emb, dtype=np.float32), query))
                 for cid, emb in zip(got["ids"], got["embeddings"])}
+
+
+def superseded_sources(metadatas: Sequence[dict[str, Any]]) -> set[str]:
+    """Sources that a newer document says it supersedes (by path or by title): answers prefer
+    the current version, so their passages are left out while the newer one is indexed."""
+    named = {str(v).strip() for m in metadatas for v in str(m.get("supersedes") or "").split(",")
+             if str(v).strip()}
+    if not named:
+        return set()
+    out = set()
+    for meta in metadatas:
+        source, title = meta.get("source", ""), meta.get("title", "")
+        if source in named or title in named or source.rsplit("/", 1)[-1] in named:
+            out.add(source)
+    return out
 
 
 def normalise_filters(filters: dict[str, Any] | None) -> dict[str, str]:
@@ -194,9 +210,9 @@ class HybridRetriever(BaseRetriever):
     k: int = 5
     candidates: int = 40
     max_per_doc: int = 2
-    rrf_k: int = 60
+    rrf_k: int = 10           # defaults as in bot.config.Settings (tuned; docs/benchmarks.md)
     dense_weight: float = 1.0
-    bm25_weight: float = 1.0
+    bm25_weight: float = 1.1
     mode: str = "hybrid"
     filters: dict[str, Any] = {}
 
@@ -243,6 +259,8 @@ class HybridRetriever(BaseRetriever):
         per_doc: dict[str, int] = {}
         for row in ordered:
             source = index.metadatas[row].get("source", "")
+            if source in index.superseded and "source" not in flt:
+                continue
             if per_doc.get(source, 0) >= limit:
                 continue
             per_doc[source] = per_doc.get(source, 0) + 1

@@ -12,8 +12,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +21,21 @@ from bot.answer import EMPTY, TRUNCATED, ExtractiveAnswerer, decline, refuse
 from bot.config import Settings
 from bot.documents import Answer, IndexReport, Progress
 from bot.embeddings import EmbeddingCache, make_embeddings, model_identity
-from bot.errors import BotError, NoIndexError
+from bot.errors import ConfigError, NoIndexError
 from bot.indexer import IndexJob, run_index
 from bot.retrieval import HybridRetriever, SearchIndex, normalise_filters
 from bot.safety import is_harmful, is_personal_case
 from bot.scope import ScopeJudge
-from bot.store import EmbeddedStore, Version
+from bot.store import EmbeddedStore, Version, open_store
 
 log = logging.getLogger(__name__)
 
-_FOLLOW_UP = re.compile(
+_CONTINUES = re.compile(
     r"^(and|also|but|so|then|what about|how about|what if|same|ok|okay|and what|is that|"
-    r"does that|do they|can they|is it|are they|how long|how much|how often|who|where|when)\b|"
-    r"\b(it|that|this|they|them|those|these|there|he|she|one|ones)\b", re.I)
+    r"does that|do they|can they|is it|are they|how long|how much|how often|who|where|when)\b",
+    re.I)
+_POINTS_BACK = re.compile(r"\b(it|that|this|they|them|those|these|he|she|him|her|one|too|either|"
+                          r"instead|there)\b", re.I)
 RULES_QUERY = " prohibited items rules security department report conditioning boundaries"
 
 
@@ -45,7 +47,8 @@ def standalone_question(question: str, history: Sequence[dict[str, str]] | None)
     if not previous:
         return question
     words = question.split()
-    if len(words) <= 12 and (_FOLLOW_UP.search(question) or len(words) <= 5):
+    if (len(words) <= 6 or (len(words) <= 12 and _CONTINUES.search(question))
+            or (len(words) <= 10 and _POINTS_BACK.search(question))):
         return f"{previous[-1].strip()} {question}"
     return question
 
@@ -81,6 +84,7 @@ class Bot:
         self._stamp: object = None
         self._lock = threading.Lock()
         self._cache: EmbeddingCache | None = None
+        self._feedback = None
 
     # -- searching -------------------------------------------------------------------------------
 
@@ -90,6 +94,12 @@ class Bot:
         with self._lock:
             if self._index is None or stamp != self._stamp:
                 version = self.store.require_live()
+                model = model_identity(self.embeddings)
+                if version.model != model:  # never a dimension error from Chroma
+                    raise ConfigError(
+                        f"The live index was built with the embedding model '{version.model}', "
+                        f"but this app uses '{model}': run 'python -m bot index' to rebuild the "
+                        "index with it, or set BOT_EMBED_MODEL back.")
                 if self._index is None or self._index.version_id != version.id:
                     started = time.perf_counter()
                     self._index = SearchIndex(version.id, self.store.collection(version.id))
@@ -109,6 +119,46 @@ class Bot:
 
     def ask(self, question: str, history: Sequence[dict[str, str]] | None = None,
             filters: dict[str, Any] | None = None, k: int | None = None) -> Answer:
+        """Answer a question (with the conversation so far) from the live index."""
+        prepared = self._prepare(question, history, filters, k)
+        if isinstance(prepared, Answer):
+            return prepared
+        if self.chat_model is None:
+            answer = self.extractive.answer(prepared.searched, prepared.docs, prepared.q_vec)
+        else:
+            answer = self._llm(prepared, lambda answerer: answerer.answer(
+                prepared.searched, prepared.docs, prepared.q_vec))
+        return prepared.finish(answer)
+
+    def ask_stream(self, question: str, history: Sequence[dict[str, str]] | None = None,
+                   filters: dict[str, Any] | None = None, k: int | None = None
+                   ) -> Iterator[str | Answer]:
+        """Like :meth:`ask`, but yields the LLM's text as it arrives (str), then the checked
+        :class:`Answer`. Without an LLM it yields only the answer."""
+        prepared = self._prepare(question, history, filters, k)
+        if isinstance(prepared, Answer):
+            yield prepared
+            return
+        if self.chat_model is None:
+            yield prepared.finish(self.extractive.answer(prepared.searched, prepared.docs,
+                                                         prepared.q_vec))
+            return
+        from bot.llm import LLMAnswerer
+
+        answerer = LLMAnswerer(self.chat_model, self.extractive, self.settings.llm)
+        parts: list[str] = []
+        try:
+            for delta in answerer.stream(prepared.searched, prepared.docs):
+                parts.append(delta)
+                yield "".join(parts)
+            answer = answerer.finish(prepared.searched, "".join(parts), prepared.docs)
+        except Exception as exc:  # the server failed mid-answer: answer without it, and say so
+            answer = self._fallback(prepared, exc)
+        yield prepared.finish(answer)
+
+    def _prepare(self, question: str, history, filters, k) -> Answer | _Prepared:
+        """Everything before the answer is written: checks, the standalone question, retrieval,
+        and the decisions to refuse or decline. Returns a final Answer when no answerer is needed."""
         question = (question or "").strip()
         if not question:
             return Answer(text=EMPTY, citations=[], grounded=False, backend="none")
@@ -118,43 +168,69 @@ class Bot:
             question = question[:limit]
             notice = TRUNCATED.format(n=limit)
         flt = normalise_filters(filters)
-        searched = standalone_question(question, history)
-        answer = self._answer(question, searched, flt, k)
-        if notice:
-            answer = _with_notice(answer, notice)
-        if searched != question:
-            answer = _replace(answer, searched=searched)
-        return answer
-
-    def _answer(self, question: str, searched: str, flt: dict[str, str], k: int | None) -> Answer:
+        searched = self._standalone(question, history)
+        prepared = _Prepared(question, searched, notice)
         if is_personal_case(question):
-            return decline(question, [], personal=True)
+            return prepared.finish(decline(question, [], personal=True))
         retriever = self.retriever()
-        q_vec = self.embeddings.embed_query(searched)
         if is_harmful(question):
             rules = retriever.search(question + RULES_QUERY, k=k or self.settings.top_k)
-            return refuse(self.extractive, question, rules)
-        docs = retriever.search(searched, k=k, filters=flt, vector=q_vec)
-        verdict = self.scope.judge(searched, q_vec, docs, retriever.index) if docs else None
+            return prepared.finish(refuse(self.extractive, question, rules))
+        prepared.q_vec = self.embeddings.embed_query(searched)
+        prepared.docs = retriever.search(searched, k=k, filters=flt, vector=prepared.q_vec)
+        verdict = (self.scope.judge(searched, prepared.q_vec, prepared.docs, retriever.index)
+                   if prepared.docs else None)
         if verdict is None or not verdict.covered:
-            return decline(question, docs, pointer=verdict.pointer if verdict else None)
-        if self.chat_model is None:
-            return self.extractive.answer(searched, docs, q_vec)
-        return self._llm_answer(searched, docs, q_vec)
+            return prepared.finish(decline(question, prepared.docs,
+                                           pointer=verdict.pointer if verdict else None))
+        return prepared
 
-    def _llm_answer(self, question: str, docs, q_vec) -> Answer:
+    def _standalone(self, question: str, history) -> str:
+        turns = [h for h in (history or []) if str(h.get("content", "")).strip()]
+        if self.chat_model is not None and any(h.get("role") == "user" for h in turns):
+            from bot.llm import LLMAnswerer
+
+            try:
+                return LLMAnswerer(self.chat_model, self.extractive, self.settings.llm).condense(
+                    question, turns)
+            except Exception as exc:
+                log.warning("llm_condense_failed error=%s", exc)
+        return standalone_question(question, turns)
+
+    def _llm(self, prepared: _Prepared, call) -> Answer:
         from bot.llm import LLMAnswerer
 
-        answerer = LLMAnswerer(self.chat_model, self.extractive, self.settings.llm)
         try:
-            return answerer.answer(question, docs, q_vec)
+            return call(LLMAnswerer(self.chat_model, self.extractive, self.settings.llm))
         except Exception as exc:  # any failure of the server: answer without it, and say so
-            log.warning("llm_unavailable backend=%s error=%s", self.settings.llm, exc)
-            answer = self.extractive.answer(question, docs, q_vec)
-            return _with_notice(answer, "The language model could not be reached, so this "
-                                "answer was put together directly from the guidance.")
+            return self._fallback(prepared, exc)
+
+    def _fallback(self, prepared: _Prepared, exc: Exception) -> Answer:
+        log.warning("llm_unavailable backend=%s error=%s", self.settings.llm, exc)
+        answer = self.extractive.answer(prepared.searched, prepared.docs, prepared.q_vec)
+        return _with_notice(answer, LLM_DOWN)
 
     # -- indexing --------------------------------------------------------------------------------
+
+    def feedback(self):
+        """The feedback store (SQLite in the index folder, or BOT_DATABASE_URL), opened once."""
+        if self._feedback is None:
+            from bot.feedback import FeedbackStore
+
+            self._feedback = FeedbackStore(self.settings.feedback_url)
+        return self._feedback
+
+    def evidence_table(self) -> list[dict[str, Any]]:
+        """One row per evidence summary in the live index, for the evidence browser."""
+        index = self.search_index()
+        rows: dict[str, dict[str, Any]] = {}
+        for meta in index.metadatas:
+            if meta.get("doc_type") != "evidence" or meta.get("source") in rows:
+                continue
+            rows[meta["source"]] = {key: str(meta.get(key, "") or "") for key in (
+                "source", "title", "year", "art_forms", "settings", "outcomes",
+                "evidence_strength", "organisation")}
+        return sorted(rows.values(), key=lambda r: r["title"].lower())
 
     def cache(self) -> EmbeddingCache:
         if self._cache is None:
@@ -193,6 +269,26 @@ class Bot:
             raise NoIndexError("No index has been built yet: run 'python -m bot index' first.")
 
 
+LLM_DOWN = ("The language model could not be reached, so this answer was put together "
+            "directly from the guidance.")
+
+
+@dataclass
+class _Prepared:
+    question: str
+    searched: str
+    notice: str | None
+    docs: list = field(default_factory=list)
+    q_vec: Any = None
+
+    def finish(self, answer: Answer) -> Answer:
+        if self.notice:
+            answer = _with_notice(answer, self.notice)
+        if self.searched != self.question:
+            answer = _replace(answer, searched=self.searched)
+        return answer
+
+
 def _replace(answer: Answer, **changes: Any) -> Answer:
     from dataclasses import replace
 
@@ -205,13 +301,11 @@ def _with_notice(answer: Answer, notice: str) -> Answer:
 
 
 def build_bot(settings: Settings, embeddings=None) -> Bot:
-    """The composition root: settings in, a ready (lazily loading) bot out."""
-    if settings.chroma_url:
-        raise BotError("BOT_CHROMA_URL (Chroma server mode) is not available in this version: "
-                       "unset it to use the embedded index.")
+    """The composition root: settings in, a ready (lazily loading) bot out. ``BOT_CHROMA_URL``
+    chooses the Chroma server store (nothing is then written to the embedded one)."""
+    store = open_store(settings)  # first: a malformed BOT_CHROMA_URL fails before the model loads
     if embeddings is None:
         embeddings = make_embeddings(settings.embed_model, settings.embed_batch_size)
-    store = EmbeddedStore(settings.index_dir)
     chat_model = None
     if settings.llm in ("ollama", "openai"):
         from bot.llm import make_chat_model

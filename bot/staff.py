@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bot.documents import DOC_TYPES, IndexReport, Progress
 from bot.errors import BotError
-from bot.loaders import SUPPORTED
+from bot.loaders import SUPPORTED, path_inside
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 ENABLE_HINT = ("The staff area is off: set BOT_STAFF_PASSWORD before starting the app to "
@@ -54,12 +54,10 @@ def safe_name(filename: str) -> str:
 
 
 def inside(root: Path, relative: str) -> Path:
-    """The path of ``relative`` under ``root``, refusing anything that would leave it."""
-    root = root.resolve()
-    target = (root / relative).resolve()
-    if root not in target.parents:
-        raise StaffError(f"'{relative}' is outside the documents folder.")
-    return target
+    try:
+        return path_inside(root, relative)
+    except ValueError as exc:
+        raise StaffError(str(exc)) from None
 
 
 class Staff:

@@ -56,6 +56,20 @@ def build_staff_tab(bot) -> None:
         folder = gr.Radio(choices=["guidance", "evidence"], value="guidance", label="Kind")
         replace = gr.Checkbox(label="Replace an existing file with the same name")
         upload_btn = gr.Button("Upload")
+    with gr.Accordion("What users could not find", open=False):
+        gr.Markdown("Questions the guidance did not cover and answers marked not helpful, "
+                    "grouped by the closest document. Question text is kept only if you switch "
+                    "it on below, and e-mail addresses, phone numbers and prisoner numbers are "
+                    "masked first.")
+        keep_questions = gr.Checkbox(label="Store the text of questions (masked)",
+                                     elem_id="staff-keep-questions")
+        with gr.Row():
+            report_btn = gr.Button("Show the report", elem_id="staff-report-button")
+            csv_btn = gr.Button("Download as CSV")
+        report = gr.Dataframe(headers=["Topic", "Not covered", "Not helpful", "Helpful",
+                                       "Reasons", "Sources", "Example questions"],
+                              interactive=False, wrap=True, elem_id="staff-report")
+        csv_file = gr.File(label="Report (CSV)", visible=False)
     with gr.Accordion("Remove a document", open=False):
         source = gr.Textbox(label="Document to remove (as listed, e.g. guidance/old-notes.md)")
         remove_btn = gr.Button("Remove and reindex", variant="stop")
@@ -99,6 +113,35 @@ def build_staff_tab(bot) -> None:
             return exc.message
         return f"{message}\n{do_reindex(pw, progress)}"
 
+    def do_report(pw: str):
+        try:
+            staff.status(pw)  # the password check
+        except BotError as exc:
+            raise gr.Error(exc.message) from None
+        rows = bot.feedback().report()
+        return [[r["topic"], r["not_covered"], r["not_helpful"], r["helpful"], r["reasons"],
+                 r["sources"], r["example_questions"]] for r in rows]
+
+    def do_csv(pw: str):
+        do_report(pw)
+        import tempfile
+
+        path = Path(tempfile.mkdtemp(prefix="report-")) / "what-users-could-not-find.csv"
+        path.write_text(bot.feedback().report_csv(), encoding="utf-8")
+        return gr.update(value=str(path), visible=True)
+
+    def do_keep(pw: str, keep: bool) -> str:
+        try:
+            staff.status(pw)
+        except BotError as exc:
+            return exc.message
+        bot.feedback().set_store_questions(keep)
+        return ("Question text will be stored, masked." if keep else
+                "Question text will not be stored.")
+
+    report_btn.click(do_report, [password], [report], api_name=False)
+    csv_btn.click(do_csv, [password], [csv_file], api_name=False)
+    keep_questions.input(do_keep, [password, keep_questions], [result], api_name=False)
     status_btn.click(do_status, [password], [result], api_name=False)
     preview_btn.click(do_preview, [password], [result], api_name=False)
     reindex_btn.click(do_reindex, [password], [result], api_name=False)

@@ -6,6 +6,10 @@ Embedded mode keeps each version in its own Chroma ``PersistentClient`` folder u
 replaced atomically (write, fsync, rename), so a crash at any moment leaves the old version live.
 Collections are created with ``embedding_function=None``: vectors always come from our own
 embedder, and Chroma's default embedder (which downloads a model) never runs.
+
+With ``BOT_CHROMA_URL`` set, :func:`open_store` returns a :class:`bot.server_store.ServerStore`
+instead: the same interface, with everything shared kept in the Chroma server. Both stores share
+the manifest rules of :class:`ManifestStore` (publish, rollback, which version is live).
 """
 
 from __future__ import annotations
@@ -79,12 +83,86 @@ class Version:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
-class EmbeddedStore:
+class ManifestStore:
+    """The manifest rules both stores share. A manifest is ``{"format", "live", "versions"}``,
+    newest version first; subclasses read and write it (atomically) and delete versions."""
+
+    def read_manifest(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def delete_version(self, version_id: str) -> None:
+        raise NotImplementedError
+
+    def live(self) -> Version | None:
+        manifest = self.read_manifest()
+        for entry in manifest.get("versions", []):
+            if entry["id"] == manifest.get("live"):
+                return Version.from_dict(entry)
+        return None
+
+    def require_live(self) -> Version:
+        version = self.live()
+        if version is None:
+            raise NoIndexError("No index has been built yet: run 'python -m bot index' first.")
+        return version
+
+    def versions(self) -> list[Version]:
+        return [Version.from_dict(v) for v in self.read_manifest().get("versions", [])]
+
+    def publish(self, version: Version, keep: int) -> list[str]:
+        """Make ``version`` live; keep the newest ``keep`` versions; return the ids dropped.
+        Dropped versions are deleted only after the manifest has stopped naming them."""
+        manifest = self.read_manifest()
+        entries = [version.to_dict()] + [
+            v for v in manifest.get("versions", []) if v["id"] != version.id
+        ]
+        dropped = [v["id"] for v in entries[keep:]]
+        manifest.update({"format": FORMAT, "live": version.id, "versions": entries[:keep]})
+        self.write_manifest(manifest)
+        for version_id in dropped:
+            try:
+                self.delete_version(version_id)
+            except BotError as exc:  # it is live no more; clean_orphans removes it next time
+                log.warning("old_version_not_deleted id=%s error=%s", version_id, exc)
+        return dropped
+
+    def rollback(self) -> Version:
+        manifest = self.read_manifest()
+        entries = manifest.get("versions", [])
+        ids = [v["id"] for v in entries]
+        if manifest.get("live") not in ids:
+            raise NoIndexError("No index has been built yet: run 'python -m bot index' first.")
+        position = ids.index(manifest["live"])
+        if position + 1 >= len(entries):
+            raise BotError("There is no earlier index version to roll back to.")
+        target = entries[position + 1]
+        manifest["live"] = target["id"]
+        self.write_manifest(manifest)
+        return Version.from_dict(target)
+
+
+def open_store(settings: Any, *namespace: str) -> ManifestStore:
+    """The store the settings ask for: a Chroma server when ``chroma_url`` is set, else folders
+    under ``index_dir``. ``namespace`` keeps a separate set of versions (e.g. an eval dataset's)."""
+    if settings.chroma_url:
+        from bot.server_store import ServerStore
+
+        return ServerStore(settings.chroma_url, namespace=namespace)
+    return EmbeddedStore(Path(settings.index_dir).joinpath(*namespace))
+
+
+class EmbeddedStore(ManifestStore):
     """Versions in folders under ``index_dir``; see the module docstring."""
 
     def __init__(self, index_dir: Path) -> None:
         self.root = Path(index_dir)
         self._clients: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore({str(self.root)!r})"
 
     # -- manifest --------------------------------------------------------------------------------
 
@@ -104,56 +182,16 @@ class EmbeddedStore:
             ) from exc
         return data
 
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.manifest_path, manifest)
+
     def manifest_stamp(self) -> float:
         """Changes whenever the live version may have changed; cheap enough to check per question."""
         try:
             return self.manifest_path.stat().st_mtime_ns
         except FileNotFoundError:
             return 0
-
-    def live(self) -> Version | None:
-        manifest = self.read_manifest()
-        for entry in manifest.get("versions", []):
-            if entry["id"] == manifest.get("live"):
-                return Version.from_dict(entry)
-        return None
-
-    def require_live(self) -> Version:
-        version = self.live()
-        if version is None:
-            raise NoIndexError("No index has been built yet: run 'python -m bot index' first.")
-        return version
-
-    def versions(self) -> list[Version]:
-        return [Version.from_dict(v) for v in self.read_manifest().get("versions", [])]
-
-    def publish(self, version: Version, keep: int) -> list[str]:
-        """Make ``version`` live; keep the newest ``keep`` versions; return the ids dropped."""
-        manifest = self.read_manifest()
-        entries = [version.to_dict()] + [
-            v for v in manifest.get("versions", []) if v["id"] != version.id
-        ]
-        dropped = [v["id"] for v in entries[keep:]]
-        manifest.update({"format": FORMAT, "live": version.id, "versions": entries[:keep]})
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.manifest_path, manifest)
-        for version_id in dropped:
-            self.delete_version(version_id)
-        return dropped
-
-    def rollback(self) -> Version:
-        manifest = self.read_manifest()
-        entries = manifest.get("versions", [])
-        ids = [v["id"] for v in entries]
-        if manifest.get("live") not in ids:
-            raise NoIndexError("No index has been built yet: run 'python -m bot index' first.")
-        position = ids.index(manifest["live"])
-        if position + 1 >= len(entries):
-            raise BotError("There is no earlier index version to roll back to.")
-        target = entries[position + 1]
-        manifest["live"] = target["id"]
-        atomic_write_json(self.manifest_path, manifest)
-        return Version.from_dict(target)
 
     # -- versions on disk ------------------------------------------------------------------------
 
@@ -199,10 +237,10 @@ class EmbeddedStore:
     def delete_version(self, version_id: str) -> None:
         client = self._clients.pop(version_id, None)
         if client is not None:
-            try:
-                client.clear_system_cache()
+            try:  # close() releases this version's files; clear_system_cache() would leak them
+                client.close()
             except Exception:
-                pass
+                log.debug("chroma_close_failed version=%s", version_id, exc_info=True)
         shutil.rmtree(self.version_dir(version_id), ignore_errors=True)
 
     def clean_orphans(self) -> list[str]:
@@ -225,7 +263,14 @@ class EmbeddedStore:
         return IndexLock(self.root / "reindex.lock", command)
 
 
-def _pid_alive(pid: int) -> bool:
+def busy_error(holder: dict[str, Any]) -> IndexBusyError:
+    return IndexBusyError(
+        f"Another reindex is running (process {holder.get('pid')} on {holder.get('host')}, "
+        f"since {holder.get('since', 'an unknown time')}): wait for it to finish and try again."
+    )
+
+
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -264,15 +309,11 @@ class IndexLock:
                     time.sleep(0.2)
                     holder = self.holder() or {"pid": -1, "host": socket.gethostname()}
                 same_host = holder.get("host") == socket.gethostname()
-                if same_host and not _pid_alive(int(holder.get("pid", -1))):
+                if same_host and not pid_alive(int(holder.get("pid", -1))):
                     log.warning("stale_lock_taken_over pid=%s", holder.get("pid"))
                     self.path.unlink(missing_ok=True)
                     continue
-                raise IndexBusyError(
-                    f"Another reindex is running (process {holder.get('pid')} on "
-                    f"{holder.get('host')}, since {holder.get('since', 'an unknown time')}): "
-                    "wait for it to finish and try again."
-                ) from None
+                raise busy_error(holder) from None
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(info, fh)
             self.held = True

@@ -1,37 +1,49 @@
-"""The Gradio chat: questions and answers, a sources panel, filters and example questions.
+"""The Gradio web app: the chat (with sources, a passage viewer, feedback and export), an
+evidence browser, and the staff area.
 
-Handlers are thin: they call :meth:`bot.services.Bot.ask` and render. Everything taken from a
-document or typed by a user is HTML-escaped before Gradio renders it, so markup inside a guidance
-document or a question is shown as text and never runs.
+Handlers are thin: they call the bot's use cases and render. Everything taken from a document or
+typed by a user is HTML-escaped before Gradio renders it, so markup inside a guidance document or
+a question is shown as text and never runs.
 """
 
-from __future__ import annotations
 
 import html
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from bot.documents import SETTINGS_VOCAB, Answer
-from bot.render import citation_place
+from bot.render import citation_place, conversation_markdown
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "Can I take my mobile phone into the prison?",
-    "How long does security vetting take?",
-    "What should I do if someone tells me they want to hurt themselves?",
-    "Can I photograph participants' artwork?",
-    "What evidence is there for music programmes in prisons?",
-    "How should I set my fees for prison work?",
-]
+EXAMPLES = {
+    "Getting in": [
+        "How do I get started working in a prison as an artist?",
+        "How long does security vetting take?",
+        "Can I take my mobile phone into the prison?",
+    ],
+    "Safety and boundaries": [
+        "What should I do if someone tells me they want to hurt themselves?",
+        "What if a participant asks me to pass on a message?",
+        "Can I photograph participants' artwork?",
+    ],
+    "Evidence and money": [
+        "What evidence is there for music programmes in prisons?",
+        "How should I set my fees for prison work?",
+        "How can I evaluate a small project?",
+    ],
+}
 
-INTRO = """### Guidance for artists working in criminal justice settings
-Ask a question about working in prisons, young offender institutions, secure children's homes,
-probation or community settings in England and Wales. Answers come only from the guidance and
-evidence summaries in this library, with the passages they are taken from.
+INTRO = """## Guidance for artists working in criminal justice settings
+Ask about working in prisons, young offender institutions, secure children's homes, probation or
+community settings in England and Wales. Answers come only from the guidance and evidence
+summaries in this library, with the passages they are taken from. If the library does not cover
+your question, the bot says so and suggests who to ask.
 
-*This is guidance, not legal advice, and local rules vary: always check with the establishment.
-Please do not type names or personal details about anyone.*"""
+**This is guidance, not legal advice, and local rules vary: always check with the establishment.
+Please do not type names or personal details about anyone.**"""
 
 SETTING_LABELS = {
     "prison": "Prison", "yoi": "Young offender institution", "secure-training-centre":
@@ -39,18 +51,40 @@ SETTING_LABELS = {
     "probation": "Probation", "approved-premises": "Approved premises", "community": "Community",
 }
 SOURCE_HEADERS = ["#", "Document", "Page or section", "Quoted passage"]
+REASON_CHOICES = [("It is wrong", "wrong"), ("It is out of date", "out of date"),
+                  ("It is not what I asked", "not what I asked")]
+
+CSS = """
+.cited { background: #ffe066; color: #1a1a1a; padding: 0 2px; }
+.viewer-text { line-height: 1.6; max-height: 28em; overflow-y: auto; white-space: pre-wrap; }
+.viewer-where { color: inherit; }
+#not-covered p { font-weight: 600; }
+@media (max-width: 480px) {
+  .gradio-container { padding: 4px !important; }
+  .stack-on-phone { flex-direction: column !important; }
+  .stack-on-phone > * { min-width: 100% !important; }
+}
+"""
 
 
 def escape(text: str) -> str:
     return html.escape(text or "", quote=False)
 
 
-def source_rows(answer: Answer) -> list[list[str]]:
-    return [[str(c.n), c.title, citation_place(c) or "-", c.quote] for c in answer.citations]
+def source_rows(answer: Answer | dict[str, Any]) -> list[list[str]]:
+    cites = answer.citations if isinstance(answer, Answer) else [
+        _Cite(**c) for c in answer.get("citations", [])]
+    return [[str(c.n), c.title, citation_place(c) or "-", c.quote] for c in cites]
+
+
+class _Cite:
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
 
 
 def render_answer(answer: Answer) -> str:
-    """Markdown for the chat bubble: all document text escaped, notices first."""
+    """Markdown for the chat bubble: the short answer first, then what the guidance says. All
+    document text is escaped."""
     parts = []
     if answer.notice:
         parts.append(f"*{escape(answer.notice)}*")
@@ -58,7 +92,20 @@ def render_answer(answer: Answer) -> str:
         parts.append(f"*Searched for: {escape(answer.searched)}*")
     if not answer.grounded and answer.backend != "none":
         parts.append("**Not covered by the guidance.**")
-    parts.append(escape(answer.text))
+        parts.append(escape(answer.text))
+        return "\n\n".join(parts)
+    body, _, dated = answer.text.partition("\n\n(The cited guidance")
+    from bot.answer import split_sentences
+
+    sentences = [s.text for s in split_sentences(body)] if answer.grounded else [body]
+    if answer.refused or len(sentences) < 2:
+        parts.append(escape(answer.text))
+    else:
+        parts.append(f"**In short:** {escape(sentences[0])}")
+        rest = "\n".join(f"- {escape(s)}" for s in sentences[1:])
+        parts.append(f"**What the guidance says:**\n\n{rest}")
+        if dated:
+            parts.append(escape("(The cited guidance" + dated))
     return "\n\n".join(parts)
 
 
@@ -76,9 +123,11 @@ def build_ui(bot) -> Any:
 
     with gr.Blocks(title="Arts in criminal justice: guidance chatbot") as demo:
         with gr.Tabs():
-            with gr.Tab("Ask"):
+            with gr.Tab("Ask", id="ask"):
                 _ask_tab(bot)
-            with gr.Tab("Staff"):
+            with gr.Tab("Evidence", id="evidence"):
+                _evidence_tab(bot)
+            with gr.Tab("Staff", id="staff"):
                 from bot.staff_ui import build_staff_tab
 
                 build_staff_tab(bot)
@@ -94,60 +143,169 @@ def build_ui(bot) -> Any:
 def _ask_tab(bot) -> None:
     import gradio as gr
 
-    def respond(message: str, history: list[dict[str, Any]], setting: str, kind: str):
-        history = list(history or [])
-        turns = [{"role": m["role"], "content": _text(m.get("content"))} for m in history
-                 if m.get("role") == "user"]
-        try:
-            answer = bot.ask(message, history=turns, filters=filters_from(setting, kind))
-        except Exception as exc:  # shown as one sentence, never a traceback
-            from bot.errors import BotError
+    from bot.errors import BotError
+    from bot.viewer import passage_html
 
+    def respond(message: str, history, turns, setting: str, kind: str):
+        history = list(history or [])
+        turns = list(turns or [])
+        asked = [{"role": "user", "content": q} for q, _ in turns]
+        shown = message if message.strip() else "(empty question)"
+        history.append({"role": "user", "content": escape(shown)})
+        answer = None
+        try:
+            for event in bot.ask_stream(message, history=asked,
+                                        filters=filters_from(setting, kind)):
+                if isinstance(event, str):  # an LLM's text as it arrives, not yet checked
+                    live = history + [{"role": "assistant", "content": escape(event)}]
+                    yield "", live, turns, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    continue
+                answer = event
+        except Exception as exc:  # shown as one sentence, never a traceback
             if not isinstance(exc, BotError):
                 log.exception("ask_failed")
             reason = exc.message if isinstance(exc, BotError) else \
                 "Something went wrong while answering: please try again."
             raise gr.Error(reason) from None
-        shown = message if message.strip() else "(empty question)"
-        history += [{"role": "user", "content": escape(shown)},
-                    {"role": "assistant", "content": render_answer(answer)}]
+        history.append({"role": "assistant", "content": render_answer(answer)})
+        record = answer.to_dict(message)
+        turns.append((message, record))
+        try:
+            bot.feedback().record_answer(message, record)
+        except Exception:  # feedback must never stop an answer
+            log.warning("feedback_record_failed", exc_info=True)
         banner = "" if answer.grounded or answer.backend == "none" else (
             "The guidance does not cover this question. The passages below are the closest "
             "the library has, and they do not answer it.")
-        return "", history, source_rows(answer), banner
+        yield "", history, turns, source_rows(answer), banner, "", ""
 
+    def open_citation(turns, evt: gr.SelectData):
+        if not turns:
+            return ""
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        cites = turns[-1][1].get("citations", [])
+        if row is None or not 0 <= row < len(cites):
+            return ""
+        return passage_html(bot.settings.docs_dir, cites[row])
+
+    def give_feedback(turns, helpful: bool, reason: str | None):
+        if not turns:
+            return "Ask a question first, then tell us whether the answer helped."
+        question, record = turns[-1]
+        bot.feedback().record_feedback(question, record, helpful,
+                                       None if helpful else reason)
+        return "Thank you: your feedback was recorded (no personal details are kept)."
+
+    def export(turns):
+        if not turns:
+            raise gr.Error("There is nothing to export yet: ask a question first.")
+        folder = Path(tempfile.mkdtemp(prefix="conversation-"))
+        path = folder / "conversation.md"
+        path.write_text(conversation_markdown(turns), encoding="utf-8")
+        return gr.update(value=str(path), visible=True)
+
+    turns = gr.State([])
     gr.Markdown(INTRO)
-    with gr.Row():
+    with gr.Row(elem_classes="stack-on-phone"):
         setting = gr.Dropdown(
             choices=[("Any setting", "any")] + [(SETTING_LABELS[s], s) for s in SETTINGS_VOCAB],
-            value="any", label="Setting", scale=1)
+            value="any", label="Setting", elem_id="filter-setting")
         kind = gr.Radio(choices=[("All", "any"), ("Guidance", "guidance"),
                                  ("Evidence", "evidence")],
-                        value="any", label="Kind of document", scale=1)
-    chat = gr.Chatbot(label="Conversation", height=420, sanitize_html=True,
-                      feedback_options=None)
-    with gr.Row():
+                        value="any", label="Kind of document", elem_id="filter-kind")
+    chat = gr.Chatbot(label="Conversation", height=440, sanitize_html=True,
+                      feedback_options=None, elem_id="chat")
+    with gr.Row(elem_classes="stack-on-phone"):
         question = gr.Textbox(label="Your question", placeholder="Type a question and press "
                               "Enter", scale=5, max_lines=6, elem_id="question")
-        send = gr.Button("Ask", variant="primary", scale=1)
-    gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[question], label="Example questions")
+        send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-button")
+    with gr.Accordion("Example questions", open=True):
+        for topic, questions in EXAMPLES.items():
+            gr.Examples(examples=[[q] for q in questions], inputs=[question], label=topic)
     banner = gr.Markdown(elem_id="not-covered")
-    sources = gr.Dataframe(headers=SOURCE_HEADERS, value=[], label="Sources",
-                           interactive=False, wrap=True, elem_id="sources",
-                           datatype=["str", "str", "str", "str"])
-    clear = gr.Button("Start a new conversation", variant="secondary")
-    outputs = [question, chat, sources, banner]
-    question.submit(respond, [question, chat, setting, kind], outputs, api_name="chat")
-    send.click(respond, [question, chat, setting, kind], outputs, api_name=False)
-    clear.click(lambda: ("", [], [], ""), None, outputs, api_name=False)
+    sources = gr.Dataframe(headers=SOURCE_HEADERS, value=[], label="Sources (select a row to "
+                           "see the passage in its document)", interactive=False, wrap=True,
+                           elem_id="sources", datatype=["str", "str", "str", "str"],
+                           column_widths=["6%", "24%", "20%", "50%"])
+    viewer = gr.HTML(elem_id="viewer", label="Cited passage")
+    with gr.Group():
+        gr.Markdown("**Was this answer helpful?**")
+        with gr.Row(elem_classes="stack-on-phone"):
+            helpful = gr.Button("Yes, helpful", elem_id="feedback-yes")
+            unhelpful = gr.Button("No, not helpful", elem_id="feedback-no")
+        reason = gr.Radio(choices=REASON_CHOICES, label="If not, why? (optional)",
+                          elem_id="feedback-reason")
+        thanks = gr.Markdown(elem_id="feedback-thanks")
+    with gr.Row(elem_classes="stack-on-phone"):
+        export_btn = gr.Button("Download this conversation (Markdown)", elem_id="export")
+        clear = gr.Button("Start a new conversation", variant="secondary", elem_id="clear")
+    download = gr.File(label="Conversation", visible=False, elem_id="export-file")
+
+    outputs = [question, chat, turns, sources, banner, viewer, thanks]
+    inputs = [question, chat, turns, setting, kind]
+    question.submit(respond, inputs, outputs, api_name="chat")
+    send.click(respond, inputs, outputs, api_name=False)
+    sources.select(open_citation, [turns], [viewer], api_name=False)
+    helpful.click(lambda t: give_feedback(t, True, None), [turns], [thanks], api_name=False)
+    unhelpful.click(lambda t, r: give_feedback(t, False, r), [turns, reason], [thanks],
+                    api_name=False)
+    export_btn.click(export, [turns], [download], api_name=False)
+    clear.click(lambda: ("", [], [], [], "", "", ""), None, outputs, api_name=False)
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return html.unescape(content)
-    if isinstance(content, list):
-        return " ".join(_text(c.get("text", "")) if isinstance(c, dict) else str(c)
-                        for c in content)
-    if isinstance(content, dict):
-        return str(content.get("text", ""))
-    return str(content or "")
+def _evidence_tab(bot) -> None:
+    import gradio as gr
+
+    from bot.viewer import summary_markdown
+
+    headers = ["Study", "Year", "Art forms", "Settings", "Outcomes", "Strength of evidence"]
+
+    def load() -> list[dict[str, Any]]:
+        try:
+            return bot.evidence_table()
+        except Exception:
+            log.warning("evidence_table_failed", exc_info=True)
+            return []
+
+    def choices(rows: list[dict[str, Any]], key: str) -> list[str]:
+        values = {v.strip() for r in rows for v in r[key].split(",") if v.strip()}
+        return ["any"] + sorted(values)
+
+    def table(art: str, setting: str, outcome: str, strength: str):
+        rows = [r for r in load()
+                if (art == "any" or art in [v.strip() for v in r["art_forms"].split(",")])
+                and (setting == "any" or setting in [v.strip() for v in r["settings"].split(",")])
+                and (outcome == "any" or outcome in [v.strip() for v in r["outcomes"].split(",")])
+                and (strength == "any" or r["evidence_strength"] == strength)]
+        data = [[r["title"], r["year"], r["art_forms"], r["settings"], r["outcomes"],
+                 r["evidence_strength"]] for r in rows]
+        return data, [r["source"] for r in rows]
+
+    def open_summary(shown: list[str], evt: gr.SelectData):
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        if row is None or not 0 <= row < len(shown):
+            return ""
+        return summary_markdown(bot.settings.docs_dir, shown[row])
+
+    rows = load()
+    gr.Markdown("### Evidence browser\nSummaries of evaluations and studies of arts in criminal "
+                "justice, with how strong each one's evidence is. Filter the table, then select "
+                "a study to read its summary.")
+    with gr.Row(elem_classes="stack-on-phone"):
+        art = gr.Dropdown(choices(rows, "art_forms"), value="any", label="Art form",
+                          elem_id="ev-art")
+        setting = gr.Dropdown(choices(rows, "settings"), value="any", label="Setting",
+                              elem_id="ev-setting")
+        outcome = gr.Dropdown(choices(rows, "outcomes"), value="any", label="Outcome",
+                              elem_id="ev-outcome")
+        strength = gr.Dropdown(["any", "strong", "moderate", "limited", "very limited"],
+                               value="any", label="Strength of evidence", elem_id="ev-strength")
+    first, first_sources = table("any", "any", "any", "any")
+    shown = gr.State(first_sources)
+    studies = gr.Dataframe(headers=headers, value=first, interactive=False, wrap=True,
+                           label="Studies", elem_id="evidence-table")
+    summary = gr.Markdown(elem_id="evidence-summary")
+    for control in (art, setting, outcome, strength):
+        control.change(table, [art, setting, outcome, strength], [studies, shown],
+                       api_name=False)
+    studies.select(open_summary, [shown], [summary], api_name=False)

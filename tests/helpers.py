@@ -73,3 +73,131 @@ def make_docx(path: Path, title: str, sections: list[tuple[str, str]]) -> Path:
     document.save(buffer)
     path.write_bytes(buffer.getvalue())
     return path
+
+
+# -- builders for tests/test_reindex_safety.py -------------------------------------------------------
+
+_FILLER = ("artist prison workshop security gate escort keys vetting induction music theatre painting "
+           "probation community session safeguarding boundaries record").split()
+
+
+def make_markdown_corpus(dest: Path, files: int = 200, sections: int = 6, words: int = 45) -> Path:
+    """``files`` guidance Markdown files with front matter and ``sections`` short sections each
+    (one passage per section), so a rebuild has a few thousand passages to store."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        parts = [f"---\ntitle: Generated handbook {i}\ndoc_type: guidance\nsettings: [prison]\n"
+                 "updated: 2026-01-01\n---\n"]
+        for s in range(sections):
+            body = " ".join(_FILLER[(i * 7 + s * 3 + k) % len(_FILLER)] for k in range(words))
+            parts.append(f"## Section {s} of handbook {i}\n\nHandbook {i}, section {s}: {body}.\n")
+        (dest / f"handbook-{i:03d}.md").write_text("\n".join(parts), encoding="utf-8")
+    return dest
+
+
+def make_form_pdf(path: Path, labels: list[str], values: dict[str, str]) -> Path:
+    """A one-page form: the labels as page text, and one filled-in AcroForm text field per value."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import (
+        ArrayObject,
+        DictionaryObject,
+        FloatObject,
+        NameObject,
+        NumberObject,
+        TextStringObject,
+    )
+
+    base = make_pdf(path.with_name(f".{path.stem}-base.pdf"),
+                    [[("h1", labels[0])] + [("p", label) for label in labels[1:]]], title=labels[0])
+    writer = PdfWriter(clone_from=PdfReader(base))
+    base.unlink()
+    helv = DictionaryObject({NameObject("/Type"): NameObject("/Font"),
+                             NameObject("/Subtype"): NameObject("/Type1"),
+                             NameObject("/BaseFont"): NameObject("/Helvetica"),
+                             NameObject("/Encoding"): NameObject("/WinAnsiEncoding")})
+    fields = []
+    for i, name in enumerate(values):
+        top = 700 - 40 * i
+        widget = DictionaryObject({
+            NameObject("/Type"): NameObject("/Annot"), NameObject("/Subtype"): NameObject("/Widget"),
+            NameObject("/FT"): NameObject("/Tx"), NameObject("/T"): TextStringObject(name),
+            NameObject("/Rect"): ArrayObject([FloatObject(300), FloatObject(top), FloatObject(500),
+                                              FloatObject(top + 20)]),
+            NameObject("/F"): NumberObject(4), NameObject("/DA"): TextStringObject("/Helv 0 Tf 0 g"),
+        })
+        fields.append(writer.add_annotation(0, widget).indirect_reference)
+    writer.root_object[NameObject("/AcroForm")] = DictionaryObject({
+        NameObject("/Fields"): ArrayObject(fields),
+        NameObject("/DA"): TextStringObject("/Helv 0 Tf 0 g"),
+        NameObject("/DR"): DictionaryObject({NameObject("/Font"): DictionaryObject(
+            {NameObject("/Helv"): helv})}),
+    })
+    writer.update_page_form_field_values(writer.pages[0], values)
+    with path.open("wb") as fh:
+        writer.write(fh)
+    return path
+
+
+def make_image_pdf(path: Path, text_before: str | None = None) -> Path:
+    """A page holding only a picture (as a scan would); with ``text_before``, a text page first."""
+    from fpdf import FPDF
+    from PIL import Image
+
+    pdf = FPDF()
+    if text_before:
+        pdf.add_page()
+        pdf.set_font("Helvetica", "", 11)
+        pdf.multi_cell(0, 6, text_before, new_x="LMARGIN", new_y="NEXT")
+    pdf.add_page()
+    pdf.image(Image.new("RGB", (300, 200), (190, 190, 190)), x=10, y=10, w=150)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path
+
+
+def rotate_pdf(src: Path, dest: Path, degrees: int = 90) -> Path:
+    """A copy of ``src`` whose pages carry ``/Rotate degrees``."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(src))
+    for page in writer.pages:
+        page.rotate(degrees)
+    with dest.open("wb") as fh:
+        writer.write(fh)
+    return dest
+
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+def make_unicode_pdf(path: Path, lines: list[str], font: Path = DEJAVU) -> Path:
+    """A page of ``lines`` in a TrueType font (for scripts the core fonts lack, e.g. Hebrew)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.add_font("Unicode", fname=str(font))
+    pdf.set_font("Unicode", size=12)
+    for line in lines:
+        pdf.multi_cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path
+
+
+def attach_to_pdf(src: Path, dest: Path, name: str, data: bytes) -> Path:
+    """A copy of ``src`` with an embedded file attachment."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(src))
+    writer.add_attachment(name, data)
+    with dest.open("wb") as fh:
+        writer.write(fh)
+    return dest
+
+
+def truncate_file(src: Path, dest: Path, fraction: float = 0.5) -> Path:
+    """The first ``fraction`` of ``src``'s bytes, as an interrupted download leaves a file."""
+    data = src.read_bytes()
+    dest.write_bytes(data[: int(len(data) * fraction)])
+    return dest

@@ -65,7 +65,7 @@ def test_gradio_chat_handler_returns_sources(server):
     from gradio_client import Client
 
     client = Client(server, verbose=False)
-    _, history, sources, banner = client.predict(
+    _, history, sources, banner, *_ = client.predict(
         "Can I take my mobile phone in?", [], "any", "any", api_name="/chat")
     assert history[-1]["role"] == "assistant" and "[1]" in str(history[-1]["content"])
     assert sources["data"][0][1] == "Phones and recording devices"
@@ -99,3 +99,64 @@ def test_oversized_body_is_refused(server):
     reply = httpx.post(f"{server}/api/ask", content=b'{"question": "' + b"a" * 70000 + b'"}',
                        headers={"content-type": "application/json"}, timeout=30)
     assert reply.status_code == 413
+
+
+def test_follow_up_through_the_api(server):
+    history = [{"role": "user", "content": "Can I take my mobile phone into a prison?"},
+               {"role": "assistant", "content": "No. [1]"}]
+    body = httpx.post(f"{server}/api/ask", json={"question": "and cameras?", "history": history},
+                      timeout=30).json()
+    assert body["searched"] == "Can I take my mobile phone into a prison? and cameras?"
+
+
+def test_documents_endpoint_serves_originals_and_refuses_escapes(server):
+    ok = httpx.get(f"{server}/api/documents/guidance/phones.md", timeout=10)
+    assert ok.status_code == 200 and "written authorisation" in ok.text
+    for bad in ("../../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "guidance/..%2f..%2fsecret"):
+        reply = httpx.get(f"{server}/api/documents/{bad}", timeout=10)
+        assert reply.status_code in (400, 404), bad
+        assert "root:" not in reply.text
+    assert httpx.get(f"{server}/api/documents/guidance/none.md", timeout=10).status_code == 404
+    assert httpx.get(f"{server}/api/documents/guidance/phones.md?page=1",
+                     timeout=10).status_code == 400
+
+
+def test_openapi_schema_is_served(server):
+    schema = httpx.get(f"{server}/openapi.json", timeout=10).json()
+    assert "/api/ask" in schema["paths"] and "/api/documents/{source}" in schema["paths"]
+
+
+def test_fuzzed_requests_never_get_a_500(server):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(),
+                        st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=200))
+    values = st.recursive(scalars, lambda children: st.lists(children, max_size=4)
+                          | st.dictionaries(st.text(max_size=10), children, max_size=4),
+                          max_leaves=10)
+    bodies = st.one_of(
+        st.dictionaries(st.sampled_from(["question", "history", "filters", "extra"]), values),
+        st.fixed_dictionaries({"question": st.text(max_size=300)},
+                              optional={"history": values, "filters": values}),
+        values,
+    )
+
+    with httpx.Client(timeout=30) as client:
+        @settings(max_examples=60, deadline=None,
+                  suppress_health_check=[HealthCheck.function_scoped_fixture])
+        @given(bodies)
+        def check(body):
+            reply = client.post(f"{server}/api/ask", json=body)
+            assert reply.status_code < 500, (body, reply.text)
+
+        check()
+
+        @settings(max_examples=30, deadline=None)
+        @given(st.binary(max_size=300))
+        def check_raw(data):
+            reply = client.post(f"{server}/api/ask", content=data,
+                                headers={"content-type": "application/json"})
+            assert reply.status_code < 500, (data, reply.text)
+
+        check_raw()

@@ -1,0 +1,496 @@
+"""Performance figures, measured in one run: ``python -m bot bench``.
+
+Five measurements, all through the chatbot's own code: (1) indexing throughput of the whole
+pipeline (load, chunk, embed, store) into a fresh index and embedding cache, next to the raw
+``SentenceTransformer.encode`` of the same passages in the same process; (2) encoder speed of
+PyTorch against ONNX Runtime (fp32 and int8), with the mean cosine of their vectors to PyTorch's;
+(3) question latency, retrieval alone and whole extractive answers, at the corpus's size and at a
+synthetic index of many more passages; (4) throughput and latency of concurrent clients against
+the HTTP API of a real ``python -m bot serve``; (5) the server's start-up time to its first answer
+and its peak memory. Everything runs in a temporary folder: the live index is never touched (only
+the exported ONNX models are kept, in ``<index>/models``). :func:`write_report` puts the figures
+into docs/benchmarks.md, between markers, with a plot. Benchmarks are not tests: nothing here
+asserts a time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+PARTS = ("indexing", "encoders", "latency", "load", "startup")
+
+
+@dataclass
+class BenchOptions:
+    synthetic: int = 50_000       # passages in the large synthetic index
+    questions: int = 60           # questions timed per latency measurement
+    clients: int = 8              # concurrent HTTP clients
+    requests: int = 160           # requests sent by all clients together
+    rounds: int = 2               # repeats of the throughput runs; the best is kept
+    parts: Sequence[str] = PARTS
+    question_file: Path = Path("tests/eval/questions.yaml")
+
+
+def percentiles(seconds: Sequence[float]) -> dict[str, float]:
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p95_ms": round(float(np.percentile(ms, 95)), 1), "n": int(len(ms))}
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - started, value
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        mem_kb = 0
+    import platform
+
+    import torch
+
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kb / 2**20, 1),
+            "gpu": "none" if not torch.cuda.is_available() else torch.cuda.get_device_name(0),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads()}
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on Linux
+        return []
+
+
+def question_texts(path: Path, limit: int) -> list[str]:
+    from bot.evaluation import load_questions
+
+    items = [i["question"] for i in load_questions(path) if i["kind"] == "in_scope"]
+    return items[:limit] or ["How do I get started?"]
+
+
+def corpus_texts(settings) -> list[str]:
+    """The passages the indexer would embed (title and section header + text), in order."""
+    from bot.chunking import chunk_file
+    from bot.documents import IndexReport
+    from bot.errors import DocumentError
+    from bot.indexer import scan
+    from bot.loaders import load_file
+
+    texts = []
+    for path in scan(Path(settings.docs_dir), IndexReport()):
+        try:
+            loaded = load_file(path, Path(settings.docs_dir))
+        except DocumentError:
+            continue
+        chunks = chunk_file(loaded, settings.chunk_size, settings.chunk_overlap)
+        texts.extend(c.search_text for c in chunks)
+    return texts
+
+
+def raw_encoder(embeddings) -> Callable[[list[str]], Any]:
+    """The model's own encode, with nothing of ours around it (the fake embedder has no model)."""
+    model = embeddings.warm_up()
+    if model is None or not hasattr(model, "encode"):
+        return embeddings.encode
+    batch = getattr(embeddings, "batch_size", 32)
+    return lambda texts: model.encode(texts, batch_size=batch, normalize_embeddings=True,
+                                      convert_to_numpy=True, show_progress_bar=False)
+
+
+# -- (1) indexing --------------------------------------------------------------------------------
+
+
+def bench_indexing(settings, embeddings, work: Path, rounds: int) -> tuple[dict[str, Any], Path]:
+    from bot.config import Settings
+    from bot.indexer import drive
+    from bot.services import build_bot
+
+    texts = corpus_texts(settings)
+    encode = raw_encoder(embeddings)
+    encode(texts[:8])  # load and warm the model before either run is timed
+    raw_best, pipe_best, index_dir, report = 0.0, 0.0, work / "index-0", None
+    for n in range(rounds):
+        seconds, _ = timed(lambda: encode(texts))
+        raw_best = max(raw_best, len(texts) / seconds)
+        index_dir = work / f"index-{n}"  # a fresh index and embedding cache: no cache hits
+        fresh = Settings(**{**settings.model_dump(), "index_dir": index_dir})
+        bot = build_bot(fresh, embeddings=embeddings)
+        seconds, report = timed(lambda b=bot: drive(b.index(full=True)))
+        if report.embedded != len(set(texts)):
+            log.warning("bench_cache_hit embedded=%s texts=%s", report.embedded, len(set(texts)))
+        pipe_best = max(pipe_best, report.chunks / seconds)
+    result = {"documents": report.documents, "chunks": report.chunks,
+              "embedded": report.embedded, "raw_chunks_per_s": round(raw_best, 1),
+              "pipeline_chunks_per_s": round(pipe_best, 1),
+              "ratio": round(pipe_best / raw_best, 3)}
+    return result, index_dir
+
+
+# -- (2) encoders --------------------------------------------------------------------------------
+
+
+def bench_encoders(settings, texts: list[str], rounds: int) -> dict[str, Any]:
+    from bot.config import FAKE
+    from bot.embeddings import SentenceTransformerEmbeddings, _local_model_dir
+    from bot.onnx_encoder import OnnxEmbeddings
+
+    if settings.embed_model == FAKE:
+        return {"skipped": "the fake embedder has no model to export"}
+    folder = _local_model_dir(settings.embed_model)
+    if folder is None:
+        return {"skipped": "the model is not a local folder"}
+    models = Path(settings.index_dir) / "models"
+    encoders = {"torch": SentenceTransformerEmbeddings(str(folder), settings.embed_batch_size),
+                "onnx-fp32": OnnxEmbeddings(folder, models, "fp32", settings.embed_batch_size),
+                "onnx-int8": OnnxEmbeddings(folder, models, "int8", settings.embed_batch_size)}
+    out: dict[str, Any] = {"texts": len(texts)}
+    reference = None
+    for name, encoder in encoders.items():
+        build, _ = timed(encoder.warm_up)  # exports on first use, then reuses the file
+        encoder.encode(texts[:8])
+        best, vectors = 0.0, None
+        for _ in range(rounds):
+            seconds, vectors = timed(lambda e=encoder: e.encode(texts))
+            best = max(best, len(texts) / seconds)
+        if reference is None:
+            reference = vectors
+        cosine = float(np.mean(np.sum(vectors * reference, axis=1)))
+        out[name] = {"chunks_per_s": round(best, 1), "mean_cosine": round(cosine, 4),
+                     "load_s": round(build, 1)}
+    for name in encoders:
+        out[name]["speedup"] = round(out[name]["chunks_per_s"] / out["torch"]["chunks_per_s"], 2)
+    return out
+
+
+# -- (3) latency ---------------------------------------------------------------------------------
+
+
+def bench_latency(bot, questions: list[str]) -> dict[str, Any]:
+    retriever = bot.retriever()
+    for q in questions[:3]:  # warm: model, BM25 state, the scope judge's word counts
+        retriever.search(q)
+        bot.ask(q)
+    retrieval = [timed(lambda q=q: retriever.search(q))[0] for q in questions]
+    answers = [timed(lambda q=q: bot.ask(q))[0] for q in questions]
+    return {"chunks": len(bot.search_index()), "retrieval": percentiles(retrieval),
+            "answer": percentiles(answers)}
+
+
+def synthetic_index(source_bot, work: Path, total: int, embeddings) -> tuple[Path, float]:
+    """An index of ``total`` passages: the real ones plus synthetic passages made of sentences of
+    three real passages, with a vector blended from theirs and some noise. Their words and
+    vectors look like the library's, so BM25 and the vector index work as hard as they would."""
+    import datetime as dt
+
+    from bot.embeddings import model_identity
+    from bot.store import EmbeddedStore, Version, new_version_id
+
+    index = source_bot.search_index()
+    got = index.collection.get(include=["embeddings"])
+    position = {cid: i for i, cid in enumerate(got["ids"])}
+    vectors = np.asarray(got["embeddings"], dtype=np.float32)[[position[c] for c in index.ids]]
+    rng = np.random.default_rng(0)
+    sentences = [[s for s in t.replace("\n", " ").split(". ") if s] or [t] for t in index.texts]
+    store = EmbeddedStore(work / "synthetic")
+    version_id = new_version_id()
+    collection = store.create_collection(version_id)
+    started = time.perf_counter()
+    n_real = len(index.ids)
+    collection.add(ids=index.ids, embeddings=vectors, documents=index.texts,
+                   metadatas=index.metadatas)
+    for start in range(0, max(total - n_real, 0), 1000):
+        size = min(1000, total - n_real - start)
+        picks = rng.integers(0, n_real, size=(size, 3))
+        mix = vectors[picks] * np.array([0.5, 0.3, 0.2], dtype=np.float32)[None, :, None]
+        vecs = mix.sum(axis=1) + rng.normal(0, 0.02, (size, vectors.shape[1])).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        texts, metas = [], []
+        for j, row in enumerate(picks):
+            parts = [sentences[r][int(rng.integers(len(sentences[r])))] for r in row]
+            texts.append(". ".join(parts) + ".")
+            meta = dict(index.metadatas[row[0]])
+            meta.update({"source": f"synthetic/doc-{(start + j) // 20}.md",
+                         "title": f"Synthetic {(start + j) // 20}", "position": (start + j) % 20})
+            metas.append(meta)
+        collection.add(ids=[f"syn-{start + j}" for j in range(size)], embeddings=vecs,
+                       documents=texts, metadatas=metas)
+    seconds = time.perf_counter() - started
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    store.publish(Version(id=version_id, created=now, model=model_identity(embeddings),
+                          dimension=int(vectors.shape[1]), chunking=source_bot.settings.chunking,
+                          documents=total // 20, chunks=total), keep=2)
+    return work / "synthetic", seconds
+
+
+# -- (4, 5) the web server -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def peak_rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+def start_server(settings, index_dir: Path, question: str, timeout: float = 300.0):
+    """Launch ``python -m bot serve`` and wait for its first answer; returns (process, url,
+    seconds from launch to the first answer)."""
+    import httpx
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update({"BOT_INDEX_DIR": str(index_dir), "BOT_DOCS_DIR": str(settings.docs_dir),
+                "BOT_EMBED_MODEL": settings.embed_model, "BOT_HOST": "127.0.0.1",
+                "BOT_PORT": str(port), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+                "ANONYMIZED_TELEMETRY": "False", "BOT_EMBED_BACKEND": settings.embed_backend})
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while time.perf_counter() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server stopped: {proc.stderr.read()[-500:]}")
+        try:
+            reply = httpx.post(f"{url}/api/ask", json={"question": question}, timeout=30)
+            if reply.status_code == 200:
+                return proc, url, time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    stop_server(proc)
+    raise RuntimeError("the server did not answer in time")
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stderr:
+        proc.stderr.close()
+
+
+def bench_load(url: str, questions: list[str], clients: int, requests: int) -> dict[str, Any]:
+    import httpx
+
+    def client(n: int) -> tuple[list[float], int]:
+        latencies, errors = [], 0
+        with httpx.Client(timeout=120) as http:
+            for i in range(n, requests, clients):
+                body = {"question": questions[i % len(questions)], "history": []}
+                started = time.perf_counter()
+                try:
+                    reply = http.post(f"{url}/api/ask", json=body)
+                    ok = reply.status_code == 200 and "answer" in reply.json()
+                except (httpx.HTTPError, ValueError):
+                    ok = False
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+        return latencies, errors
+
+    started = time.perf_counter()
+    with futures.ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(client, range(clients)))
+    wall = time.perf_counter() - started
+    latencies = [x for lat, _ in results for x in lat]
+    return {"clients": clients, "requests": len(latencies),
+            "errors": sum(e for _, e in results),
+            "throughput_rps": round(len(latencies) / wall, 2), **percentiles(latencies)}
+
+
+# -- the whole run -------------------------------------------------------------------------------
+
+
+def run_bench(settings, embeddings, options: BenchOptions,
+              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    from bot.config import Settings
+    from bot.services import build_bot
+
+    progress = progress or (lambda message: None)
+    result: dict[str, Any] = {"machine": machine(), "load_before": load_average(),
+                              "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                              "model": settings.embed_model, "backend": settings.embed_backend}
+    questions = question_texts(options.question_file, options.questions)
+    with tempfile.TemporaryDirectory(prefix="bot-bench-") as tmp:
+        work = Path(tmp)
+        progress("indexing: pipeline against raw encode")
+        result["indexing"], index_dir = bench_indexing(settings, embeddings, work, options.rounds)
+        corpus_settings = Settings(**{**settings.model_dump(), "index_dir": index_dir})
+        bot = build_bot(corpus_settings, embeddings=embeddings)
+        if "encoders" in options.parts:
+            progress("encoders: PyTorch against ONNX Runtime")
+            result["encoders"] = bench_encoders(settings, corpus_texts(settings), options.rounds)
+        if "latency" in options.parts:
+            progress(f"latency at {len(bot.search_index())} passages")
+            latency = {"corpus": bench_latency(bot, questions)}
+            progress(f"latency at {options.synthetic} passages (building the synthetic index)")
+            big_dir, build_s = synthetic_index(bot, work, options.synthetic, embeddings)
+            big = build_bot(Settings(**{**settings.model_dump(), "index_dir": big_dir}),
+                            embeddings=embeddings)
+            load_s, _ = timed(big.search_index)
+            latency["synthetic"] = {**bench_latency(big, questions),
+                                    "store_s": round(build_s, 1), "open_s": round(load_s, 1)}
+            result["latency"] = latency
+        if {"load", "startup"} & set(options.parts):
+            progress("server: start-up, then concurrent clients")
+            proc, url, startup = start_server(settings, index_dir, questions[0])
+            try:
+                result["startup"] = {"first_answer_s": round(startup, 1)}
+                if "load" in options.parts:
+                    result["load"] = bench_load(url, questions, options.clients, options.requests)
+                result["startup"]["peak_rss_mib"] = peak_rss_mib(proc.pid)
+            finally:
+                stop_server(proc)
+    result["load_after"] = load_average()
+    return result
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _row(rows: list, name: str, value: Any, target: str = "", met: bool | None = None) -> None:
+    mark = "" if met is None else (" (met)" if met else " (missed)")
+    rows.append((name, str(value), f"{target}{mark}" if target else ""))
+
+
+def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    ix = r["indexing"]
+    _row(rows, f"Indexing, raw SentenceTransformer.encode ({ix['chunks']} passages)",
+         f"{ix['raw_chunks_per_s']} passages/s")
+    _row(rows, "Indexing, whole pipeline (load, chunk, embed, store; no cache)",
+         f"{ix['pipeline_chunks_per_s']} passages/s = {ix['ratio']:.2f}x raw", ">= 0.9x raw",
+         ix["ratio"] >= 0.9)
+    enc = r.get("encoders", {})
+    for name in ("torch", "onnx-fp32", "onnx-int8"):
+        if name in enc:
+            e = enc[name]
+            _row(rows, f"Encoder {name}", f"{e['chunks_per_s']} passages/s = {e['speedup']:.2f}x "
+                 f"torch, mean cosine to torch {e['mean_cosine']:.4f}")
+    for size, label, target in (("corpus", "corpus size", 50), ("synthetic", "synthetic", 150)):
+        lat = r.get("latency", {}).get(size)
+        if lat:
+            ret, ans = lat["retrieval"], lat["answer"]
+            _row(rows, f"Retrieval latency, {label} ({lat['chunks']:,} passages)",
+                 f"p50 {ret['p50_ms']} ms, p95 {ret['p95_ms']} ms", f"p95 <= {target} ms",
+                 ret["p95_ms"] <= target)
+            _row(rows, f"Whole extractive answer, {label} ({lat['chunks']:,} passages)",
+                 f"p50 {ans['p50_ms']} ms, p95 {ans['p95_ms']} ms")
+    if "load" in r:
+        ld = r["load"]
+        _row(rows, f"HTTP POST /api/ask, {ld['clients']} concurrent clients, {ld['requests']} requests",
+             f"{ld['throughput_rps']} answers/s, p50 {ld['p50_ms']} ms, p95 {ld['p95_ms']} ms, "
+             f"{ld['errors']} errors", "0 errors", ld["errors"] == 0)
+    if "startup" in r:
+        st = r["startup"]
+        _row(rows, "Server start-up: launch to first answer", f"{st['first_answer_s']} s")
+        _row(rows, "Server peak memory (RSS, after the load test)", f"{st['peak_rss_mib']} MiB")
+    return rows
+
+
+def markdown(r: dict[str, Any], command: str, plot_name: str | None) -> str:
+    m = r["machine"]
+    lines = [START, "", f"Measured {r['started']} with `{command}` on {m['cpus']} CPU cores "
+             f"({m['cpu']}), {m['memory_gib']} GiB memory, GPU: {m['gpu']}; Python {m['python']}, "
+             f"PyTorch {m['torch']} ({m['torch_threads']} threads); model `{r['model']}`, backend "
+             f"`{r['backend']}`. Load average (1, 5, 15 min) before: {r['load_before']}, after: "
+             f"{r['load_after']} (other work shares these cores, so treat small differences as "
+             "noise).", "", "| Measure | Result | Target |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in table_rows(r)]
+    if plot_name:
+        lines += ["", f"![Throughput and latency]({plot_name})"]
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def plot(r: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("bench_no_plot reason=matplotlib is not installed (pip install matplotlib)")
+        return False
+    speed = {"raw encode": r["indexing"]["raw_chunks_per_s"],
+             "pipeline": r["indexing"]["pipeline_chunks_per_s"]}
+    for name in ("torch", "onnx-fp32", "onnx-int8"):
+        if name in r.get("encoders", {}):
+            speed[name] = r["encoders"][name]["chunks_per_s"]
+    latency = {}
+    for size, label in (("corpus", "corpus"), ("synthetic", "synthetic")):
+        lat = r.get("latency", {}).get(size)
+        if lat:
+            latency[f"retrieve\n{label}"] = lat["retrieval"]
+            latency[f"answer\n{label}"] = lat["answer"]
+    if "load" in r:
+        latency[f"HTTP x{r['load']['clients']}"] = r["load"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.bar(list(speed), list(speed.values()), color="#4c72b0")
+    left.set_ylabel("passages per second")
+    left.set_title("Embedding throughput")
+    x = np.arange(len(latency))
+    right.bar(x - 0.2, [v["p50_ms"] for v in latency.values()], 0.4, label="p50")
+    right.bar(x + 0.2, [v["p95_ms"] for v in latency.values()], 0.4, label="p95")
+    right.set_xticks(x, list(latency), fontsize=8)
+    right.set_yscale("log")
+    right.set_ylabel("milliseconds (log scale)")
+    right.set_title("Question latency")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_report(r: dict[str, Any], md_path: Path, command: str) -> None:
+    """Replace the measured section of ``md_path`` (between the bench markers), keeping the rest."""
+    png = md_path.with_name("benchmarks.png")
+    section = markdown(r, command, png.name if plot(r, png) else None)
+    old = md_path.read_text(encoding="utf-8") if md_path.exists() else "# Benchmarks\n\n"
+    if START in old and END in old:
+        new = old[:old.index(START)] + section + old[old.index(END) + len(END):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + section + "\n"
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.write_text(new, encoding="utf-8")

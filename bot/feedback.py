@@ -1,0 +1,150 @@
+"""Feedback and "what users could not find", kept in SQL (SQLite by default, any SQLAlchemy URL
+with ``BOT_DATABASE_URL``).
+
+No personal data is written: question text is stored only when staff switch it on, and even then
+e-mail addresses, phone numbers and prisoner numbers are masked first. Without it, an entry keeps
+only its topic (the closest document), its sources, and the feedback given.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import threading
+from collections import defaultdict
+from typing import Any
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_PHONE = re.compile(r"(?<!\w)(\+?\d[\d ()-]{8,}\d)(?!\w)")
+_PRISONER_NUMBER = re.compile(r"\b[A-Z]\d{4}[A-Z]{2}\b", re.I)
+REASONS = ("wrong", "out of date", "not what I asked")
+UNMATCHED = "Not matched to any document"
+
+
+def mask(text: str) -> str:
+    text = _EMAIL.sub("[email]", text)
+    text = _PRISONER_NUMBER.sub("[prisoner number]", text)
+    return _PHONE.sub("[phone]", text)
+
+
+class FeedbackStore:
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import (
+            Boolean,
+            Column,
+            DateTime,
+            Integer,
+            MetaData,
+            String,
+            Table,
+            Text,
+            create_engine,
+        )
+
+        self.engine = create_engine(url, future=True)
+        meta = MetaData()
+        self.events = Table(
+            "events", meta,
+            Column("id", Integer, primary_key=True),
+            Column("created", DateTime, nullable=False),
+            Column("kind", String(20), nullable=False),   # not_covered | feedback
+            Column("helpful", Boolean, nullable=True),
+            Column("reason", String(40), nullable=True),
+            Column("question", Text, nullable=True),      # only when staff enable it, masked
+            Column("topic", String(300), nullable=False),
+            Column("sources", Text, nullable=False),
+        )
+        self.options = Table("options", meta, Column("key", String(50), primary_key=True),
+                             Column("value", String(200), nullable=False))
+        meta.create_all(self.engine)
+        self._lock = threading.Lock()
+
+    # -- options ---------------------------------------------------------------------------------
+
+    def store_questions(self) -> bool:
+        from sqlalchemy import select
+
+        with self.engine.connect() as conn:
+            row = conn.execute(select(self.options.c.value).where(
+                self.options.c.key == "store_questions")).first()
+        return bool(row and row[0] == "yes")
+
+    def set_store_questions(self, enabled: bool) -> None:
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(self.options.delete().where(self.options.c.key == "store_questions"))
+            conn.execute(self.options.insert().values(key="store_questions",
+                                                      value="yes" if enabled else "no"))
+
+    # -- recording -------------------------------------------------------------------------------
+
+    def _insert(self, kind: str, question: str, citations: list[dict[str, Any]],
+                helpful: bool | None = None, reason: str | None = None) -> None:
+        topic = citations[0]["title"] if citations else UNMATCHED
+        sources = ", ".join(dict.fromkeys(c["source"] for c in citations))
+        text = mask(question)[:1000] if self.store_questions() else None
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(self.events.insert().values(
+                created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), kind=kind,
+                helpful=helpful, reason=reason, question=text, topic=topic[:300],
+                sources=sources))
+
+    def record_answer(self, question: str, answer: dict[str, Any]) -> None:
+        """Remember questions the guidance did not cover (refusals and empty questions aside)."""
+        if not answer.get("grounded") and answer.get("backend") != "none":
+            self._insert("not_covered", question, answer.get("citations", []))
+
+    def record_feedback(self, question: str, answer: dict[str, Any], helpful: bool,
+                        reason: str | None = None) -> None:
+        if reason is not None and reason not in REASONS:
+            reason = None
+        self._insert("feedback", question, answer.get("citations", []), helpful=helpful,
+                     reason=reason)
+
+    # -- reporting -------------------------------------------------------------------------------
+
+    def rows(self) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        with self.engine.connect() as conn:
+            result = conn.execute(select(self.events).order_by(self.events.c.created.desc()))
+            return [dict(r._mapping) for r in result]
+
+    def report(self) -> list[dict[str, Any]]:
+        """Grouped by topic: not covered, not helpful (by reason), helpful, and cited sources."""
+        groups: dict[str, dict[str, Any]] = defaultdict(lambda: {
+            "not_covered": 0, "not_helpful": 0, "helpful": 0, "reasons": defaultdict(int),
+            "sources": set(), "questions": []})
+        for row in self.rows():
+            group = groups[row["topic"]]
+            if row["kind"] == "not_covered":
+                group["not_covered"] += 1
+            elif row["helpful"]:
+                group["helpful"] += 1
+            else:
+                group["not_helpful"] += 1
+                if row["reason"]:
+                    group["reasons"][row["reason"]] += 1
+            group["sources"].update(s for s in row["sources"].split(", ") if s)
+            if row["question"] and len(group["questions"]) < 5:
+                group["questions"].append(row["question"])
+        out = []
+        for topic, g in groups.items():
+            out.append({"topic": topic, "not_covered": g["not_covered"],
+                        "not_helpful": g["not_helpful"], "helpful": g["helpful"],
+                        "reasons": ", ".join(f"{k} ({v})" for k, v in sorted(g["reasons"].items())),
+                        "sources": ", ".join(sorted(g["sources"])),
+                        "example_questions": " | ".join(g["questions"])})
+        out.sort(key=lambda r: (-(r["not_covered"] + r["not_helpful"]), r["topic"]))
+        return out
+
+    def report_csv(self) -> str:
+        rows = self.report()
+        buffer = io.StringIO()
+        fields = ["topic", "not_covered", "not_helpful", "helpful", "reasons", "sources",
+                  "example_questions"]
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()

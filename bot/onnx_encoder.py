@@ -1,0 +1,199 @@
+"""A faster CPU encoder for the sentence-transformers model: ONNX Runtime, optionally int8.
+
+The model's BERT module is exported locally with ``torch.onnx.export`` (no hub, no optimum: the
+sentence-transformers ``[onnx]`` extra conflicts with Gradio's huggingface-hub), then optionally
+quantised with ONNX Runtime's dynamic quantisation (int8 weights, per channel, MatMul only, which
+keeps the vectors within about 0.005 cosine of PyTorch's). :class:`OnnxEmbeddings` tokenises with
+the model's own ``tokenizer.json``, runs the graph, then mean-pools and normalises exactly as the
+model's Pooling and Normalize modules do. The exported file is built once, on first use, into a
+cache folder (``<index>/models/``) and reused; building needs ``onnx`` and PyTorch, running needs
+only ``onnxruntime``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from bot.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("fp32", "int8")
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _max_seq_length(model_dir: Path) -> int:
+    try:
+        config = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        return int(config.get("max_seq_length") or 256)
+    except (OSError, ValueError):
+        return 256
+
+
+def _fingerprint(model_dir: Path) -> str:
+    """Names the exported file after the weights it came from, so new weights mean a new export."""
+    parts = []
+    for name in ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json"):
+        path = model_dir / name
+        if path.exists():
+            stat = path.stat()
+            parts.append(f"{name}:{stat.st_size}:{int(stat.st_mtime)}")
+    return hashlib.sha256("|".join([str(model_dir.resolve()), *parts]).encode()).hexdigest()[:12]
+
+
+def export_onnx(model_dir: Path, dest: Path) -> Path:
+    """Export the model's transformer to ONNX (fp32) at ``dest``, atomically."""
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ModelError("Exporting the ONNX encoder needs PyTorch and transformers: run "
+                         "'make install'.") from exc
+
+    class _Bert(torch.nn.Module):
+        """Calls the BERT module with keyword arguments, the way sentence-transformers does."""
+
+        def __init__(self, bert) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
+    bert.eval()
+    dummy = tuple(torch.ones((2, 16), dtype=torch.long) for _ in INPUTS)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(f".{os.getpid()}.tmp")
+    axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
+    axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
+    with torch.no_grad():
+        torch.onnx.export(_Bert(bert), dummy, str(tmp), input_names=list(INPUTS),
+                          output_names=["last_hidden_state"], dynamic_axes=axes,
+                          opset_version=17, dynamo=False, do_constant_folding=True)
+    os.replace(tmp, dest)
+    return dest
+
+
+def quantize_int8(src: Path, dest: Path) -> Path:
+    """int8 dynamic quantisation of the MatMul weights, per channel, atomically."""
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise ModelError("Quantising the ONNX encoder needs the onnx package: run "
+                         "'.venv/bin/pip install onnx' (or 'make install').") from exc
+    tmp = dest.with_suffix(f".{os.getpid()}.tmp")
+    quantize_dynamic(str(src), str(tmp), op_types_to_quantize=["MatMul"], per_channel=True,
+                     weight_type=QuantType.QInt8)
+    os.replace(tmp, dest)
+    return dest
+
+
+def build_onnx(model_dir: Path, cache_dir: Path, variant: str = "int8") -> Path:
+    """The exported (and quantised) model for ``model_dir``, built into ``cache_dir`` if missing."""
+    if variant not in VARIANTS:
+        raise ModelError(f"Unknown ONNX variant '{variant}': use fp32 or int8.")
+    stem = f"{model_dir.name}-{_fingerprint(model_dir)}"
+    fp32 = cache_dir / f"{stem}-fp32.onnx"
+    final = cache_dir / f"{stem}-{variant}.onnx"
+    if final.exists():
+        return final
+    if not fp32.exists():
+        log.info("onnx_export model=%s dest=%s", model_dir, fp32)
+        export_onnx(model_dir, fp32)
+    if variant == "int8":
+        log.info("onnx_quantize src=%s dest=%s", fp32, final)
+        quantize_int8(fp32, final)
+    return final
+
+
+class OnnxEmbeddings(Embeddings):
+    """The sentence-transformers model run by ONNX Runtime; the same interface as
+    :class:`~bot.embeddings.SentenceTransformerEmbeddings`, loaded (and exported) on first use."""
+
+    def __init__(self, model_dir: str | Path, cache_dir: str | Path, variant: str = "int8",
+                 batch_size: int = 32, model_key: str | None = None, threads: int | None = None
+                 ) -> None:
+        self.model_dir = Path(model_dir)
+        self.cache_dir = Path(cache_dir)
+        self.variant = variant
+        self.batch_size = batch_size
+        self.threads = threads
+        self.model_key = f"{model_key or self.model_dir}+onnx-{variant}"
+        self._session = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def warm_up(self):
+        with self._lock:
+            if self._session is None:
+                self._session, self._tokenizer = self._load()
+        return self._session
+
+    def _load(self):
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise ModelError("The ONNX encoder needs onnxruntime and tokenizers: run "
+                             "'make install'.") from exc
+        path = build_onnx(self.model_dir, self.cache_dir, self.variant)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        # tokenizer.json pads every input to 128; the model reads up to max_seq_length tokens.
+        tokenizer.enable_truncation(_max_seq_length(self.model_dir))
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        log.info("onnx_encoder_loaded path=%s", path)
+        return session, tokenizer
+
+    @property
+    def dimension(self) -> int:
+        return int(self.encode(["dimension"]).shape[1])
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+        types = np.asarray([e.type_ids for e in encodings], dtype=np.int64)
+        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                          "token_type_ids": types})[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.warm_up()
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        # Like sentence-transformers: batch texts of similar length, so little is padding.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        parts = []
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            parts.append((rows, self._encode_batch([texts[i] for i in rows])))
+        out = np.zeros((len(texts), parts[0][1].shape[1]), dtype=np.float32)
+        for rows, vectors in parts:
+            out[rows] = vectors
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()

@@ -1,0 +1,80 @@
+"""Feedback storage without personal data, the staff report, exports and the passage viewer."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from bot.feedback import FeedbackStore, mask
+from bot.render import conversation_markdown
+from bot.viewer import passage_html, summary_markdown
+
+
+@pytest.fixture
+def store(tmp_path):
+    return FeedbackStore(f"sqlite:///{tmp_path / 'feedback.sqlite'}")
+
+
+ANSWER = {"grounded": True, "backend": "extractive", "answer": "No [1].",
+          "citations": [{"n": 1, "source": "guidance/phones.md", "title": "Phones",
+                         "doc_type": "guidance", "page": None, "section": "Can I?",
+                         "quote": "You must not take a mobile phone", "score": 0.8}]}
+DECLINED = {"grounded": False, "backend": "extractive", "answer": "Not covered.",
+            "citations": []}
+
+
+def test_personal_details_are_masked():
+    text = "Email jo.bloggs@example.org or call 07700 900123 about A1234BC please"
+    assert mask(text) == "Email [email] or call [phone] about [prisoner number] please"
+
+
+def test_questions_are_not_stored_unless_staff_enable_it(store):
+    store.record_answer("what is the capital of france", DECLINED)
+    assert store.rows()[0]["question"] is None
+    store.set_store_questions(True)
+    store.record_feedback("my email is a@b.co, can I bring my phone?", ANSWER, helpful=False,
+                          reason="out of date")
+    assert store.rows()[0]["question"] == "my email is [email], can I bring my phone?"
+
+
+def test_report_groups_by_topic_with_counts_and_csv(store):
+    store.record_answer("q1", DECLINED)
+    store.record_answer("q2", DECLINED)
+    store.record_feedback("q3", ANSWER, helpful=False, reason="wrong")
+    store.record_feedback("q4", ANSWER, helpful=True)
+    store.record_answer("q5", ANSWER)  # grounded answers are not "could not find"
+    report = {r["topic"]: r for r in store.report()}
+    assert report["Not matched to any document"]["not_covered"] == 2
+    phones = report["Phones"]
+    assert (phones["not_helpful"], phones["helpful"], phones["reasons"]) == (1, 1, "wrong (1)")
+    assert phones["sources"] == "guidance/phones.md"
+    rows = list(csv.DictReader(io.StringIO(store.report_csv())))
+    assert {r["topic"] for r in rows} == {"Phones", "Not matched to any document"}
+
+
+def test_conversation_export_keeps_citations():
+    text = conversation_markdown([("Can I bring my phone?", ANSWER),
+                                  ("Capital of France?", DECLINED)])
+    assert "## 1. Can I bring my phone?" in text
+    assert '- [1] Phones (Can I?), guidance/phones.md: "You must not take a mobile phone"' in text
+    assert "## 2. Capital of France?" in text
+
+
+def test_viewer_highlights_the_quote_and_escapes_markup(docs):
+    (docs / "guidance" / "x.md").write_text("## Kilns\n\nBook the kiln <script>alert(1)</script>"
+                                            " first. Then fire it.\n")
+    html = passage_html(docs, {"n": 1, "source": "guidance/x.md", "title": "<b>Kilns</b>",
+                               "page": None, "section": "Kilns",
+                               "quote": "Book the kiln <script>alert(1)</script> first."})
+    assert "<mark id='cited' class='cited'>Book the kiln &lt;script&gt;" in html
+    assert "<script>" not in html and "&lt;b&gt;Kilns" in html
+    outside = passage_html(docs, {"n": 1, "source": "../../etc/passwd", "quote": "root"})
+    assert "could not be opened" in outside
+
+
+def test_evidence_summary_is_safe_markdown(docs):
+    md = summary_markdown(docs, "evidence/music-study.md")
+    assert md.startswith("### A music programme evaluation") and "## What it found" in md
+    assert "could not be opened" in summary_markdown(docs, "../secret.md")
