@@ -33,7 +33,7 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 screenshots: $(STAMP)
-	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/test_browser.py
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

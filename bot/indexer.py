@@ -106,6 +106,14 @@ def run_index(job: IndexJob, full: bool = False, dry_run: bool = False
             report.seconds = time.perf_counter() - started
             yield Progress("done", 1, 1)
             return report
+        if (live is not None and not full and not plan.fresh and not removed_sources
+                and set(plan.entries) == set(registry)):
+            # Nothing changed: keep the live version rather than churn the rollback history.
+            report.version = live.id
+            report.seconds = time.perf_counter() - started
+            yield Progress("done", 1, 1)
+            log.info("index_unchanged version=%s documents=%s", live.id, report.documents)
+            return report
         if not plan.entries:
             raise BotError(
                 f"No documents could be indexed from '{job.docs_dir}': add .md, .pdf, .docx, "

@@ -32,10 +32,11 @@ log = logging.getLogger(__name__)
 
 _CONTINUES = re.compile(
     r"^(and|also|but|so|then|what about|how about|what if|same|ok|okay|and what|is that|"
-    r"does that|do they|can they|is it|are they|how long|how much|how often|who|where|when)\b",
-    re.I)
-_POINTS_BACK = re.compile(r"\b(it|that|this|they|them|those|these|he|she|him|her|one|too|either|"
-                          r"instead|there)\b", re.I)
+    r"does that|do they|can they|is it|are they|how long|how much|how often|who|where|when)\b|"
+    r"\b(should i have|should we have|was i (meant|supposed)|were we (meant|supposed)|"
+    r"what was i|what did i do)\b", re.I)
+_POINTS_BACK = re.compile(r"\b(it|that|this|they|them|those|these|he|she|him|her|too|either|"
+                          r"instead)\b|\bone\b(?! of)", re.I)
 RULES_QUERY = " prohibited items rules security department report conditioning boundaries"
 
 
@@ -47,8 +48,8 @@ def standalone_question(question: str, history: Sequence[dict[str, str]] | None)
     if not previous:
         return question
     words = question.split()
-    if (len(words) <= 6 or (len(words) <= 12 and _CONTINUES.search(question))
-            or (len(words) <= 10 and _POINTS_BACK.search(question))):
+    if (len(words) <= 3 or (len(words) <= 12 and _CONTINUES.search(question))
+            or (len(words) <= 12 and _POINTS_BACK.search(question))):
         return f"{previous[-1].strip()} {question}"
     return question
 

@@ -303,7 +303,8 @@ def _evidence_tab(bot) -> None:
     first, first_sources = table("any", "any", "any", "any")
     shown = gr.State(first_sources)
     studies = gr.Dataframe(headers=headers, value=first, interactive=False, wrap=True,
-                           label="Studies", elem_id="evidence-table")
+                           label="Studies", elem_id="evidence-table",
+                           column_widths=["34%", "8%", "14%", "16%", "18%", "10%"])
     summary = gr.Markdown(elem_id="evidence-summary")
     for control in (art, setting, outcome, strength):
         control.change(table, [art, setting, outcome, strength], [studies, shown],

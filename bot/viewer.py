@@ -42,7 +42,7 @@ def passage_html(docs_dir: Path, citation: dict[str, Any]) -> str:
               f"rel='noopener'>Open the original</a></p>")
     try:
         path = path_inside(docs_dir, source)
-        loaded = load_file(path, Path(docs_dir))
+        loaded = load_file(path, Path(docs_dir).resolve())
     except (ValueError, OSError, DocumentError):
         return header + "<p>The original document could not be opened.</p>"
     pages = [d for d in loaded.documents if d.metadata.get("page") == page] or loaded.documents

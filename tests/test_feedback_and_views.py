@@ -78,3 +78,27 @@ def test_evidence_summary_is_safe_markdown(docs):
     md = summary_markdown(docs, "evidence/music-study.md")
     assert md.startswith("### A music programme evaluation") and "## What it found" in md
     assert "could not be opened" in summary_markdown(docs, "../secret.md")
+
+
+def test_two_app_processes_share_one_feedback_database(tmp_path, docs):
+    """BOT_DATABASE_URL points several app processes at one database (here one SQLite file)."""
+    from bot.config import Settings
+    from bot.services import build_bot
+
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    first = build_bot(Settings(docs_dir=docs, index_dir=tmp_path / "a", embed_model="fake",
+                               database_url=url))
+    second = build_bot(Settings(docs_dir=docs, index_dir=tmp_path / "b", embed_model="fake",
+                                database_url=url))
+    first.feedback().record_answer("q", DECLINED)
+    second.feedback().record_feedback("q", ANSWER, helpful=False, reason="wrong")
+    assert len(first.feedback().rows()) == len(second.feedback().rows()) == 2
+    assert not (tmp_path / "a" / "feedback.sqlite").exists()
+
+
+def test_viewer_works_with_a_relative_documents_folder(docs, monkeypatch):
+    monkeypatch.chdir(docs.parent)
+    html = passage_html(type(docs)(docs.name), {
+        "n": 1, "source": "guidance/phones.md", "title": "Phones", "page": None,
+        "quote": "Taking a phone in without authorisation can be a criminal offence."})
+    assert "<mark id='cited'" in html

@@ -1,0 +1,109 @@
+"""Take the README's screenshots of the current app, on the real guidance library.
+
+Builds an index of guidance_docs/ in a temporary folder (reusing index/cache when it exists, so
+only new passages are embedded), starts ``python -m bot serve`` on a free loopback port, drives
+Debian's Chromium with Playwright and saves PNGs under docs/screenshots/. ``make screenshots``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+PASSWORD = "screenshot-only"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(index: Path) -> tuple[subprocess.Popen, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update({"BOT_INDEX_DIR": str(index), "BOT_STAFF_PASSWORD": PASSWORD,
+                "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"})
+    cache = ROOT / "index" / "cache" / "embeddings.sqlite"
+    if cache.exists():
+        (index / "cache").mkdir(parents=True, exist_ok=True)
+        shutil.copy(cache, index / "cache" / "embeddings.sqlite")
+    subprocess.run([sys.executable, "-m", "bot", "index"], cwd=ROOT, env=env, check=True)
+    env["BOT_PORT"] = str(free_port())
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{env['BOT_PORT']}"
+    for _ in range(240):
+        try:
+            if httpx.get(f"{url}/api/status", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("the app did not start")
+
+
+def ask(page, question: str) -> None:
+    page.fill("#question textarea", question)
+    page.press("#question textarea", "Enter")
+    page.wait_for_function("document.querySelector('#sources').innerText.includes('Quoted') && "
+                           "document.querySelectorAll('#sources [data-testid=cell-0-1]').length")
+    page.wait_for_timeout(500)
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_server(Path(tmp) / "index")
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, args=[
+                    "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking"])
+                page = browser.new_page(viewport={"width": 1200, "height": 1400})
+                page.goto(url, wait_until="load")
+                page.wait_for_selector("#question textarea")
+                page.screenshot(path=str(OUT / "welcome.png"))
+                ask(page, "Can I take my mobile phone into the prison?")
+                page.screenshot(path=str(OUT / "chat.png"), full_page=True)
+                page.click("#sources [data-testid=cell-0-1]")
+                page.wait_for_selector("#viewer mark")
+                page.locator("#viewer").scroll_into_view_if_needed()
+                page.screenshot(path=str(OUT / "cited-passage.png"), full_page=True)
+                ask(page, "What is the capital of France?")
+                page.screenshot(path=str(OUT / "not-covered.png"), full_page=True)
+                page.get_by_role("tab", name="Evidence").click()
+                page.click("#evidence-table [data-testid=cell-0-0]")
+                page.wait_for_function("document.querySelector('#evidence-summary').innerText"
+                                       ".length > 100")
+                page.screenshot(path=str(OUT / "evidence.png"), full_page=True)
+                page.get_by_role("tab", name="Staff").click()
+                page.fill("#staff-password input", PASSWORD)
+                page.get_by_role("button", name="Preview changes").click()
+                page.wait_for_function("document.querySelector('#staff-result textarea')"
+                                       ".value.length > 10")
+                page.screenshot(path=str(OUT / "staff.png"), full_page=True)
+                phone = browser.new_page(viewport={"width": 375, "height": 812}, is_mobile=True)
+                phone.goto(url, wait_until="load")
+                phone.wait_for_selector("#question textarea")
+                ask(phone, "How long does security vetting take?")
+                phone.screenshot(path=str(OUT / "phone.png"))
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(f"saved screenshots in {OUT}")
+
+
+if __name__ == "__main__":
+    main()
