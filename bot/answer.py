@@ -98,6 +98,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 _ASKS_FINDINGS = re.compile(r"\b(find|found|findings?|results?|show(ed|n|s)?|conclu\w*|outcomes?|"
                             r"evidence|effect\w*|impact|work(s|ed)?|help(s|ed)?)\b", re.I)
 _FINDINGS_SECTION = re.compile(r"found|finding|result|outcome|conclu|evidence", re.I)
+_CITES_A_WORK = re.compile(r"[\"\u201c][^\"\u201d]{12,}[\"\u201d]\s*\(?\d{4}\)?|\(\d{4}\)")
 _LEANS_BACK = re.compile(r"(in other words|this|these|that|those|it|they|however|also|so|but)\b",
                          re.I)
 _STOP = {"a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "are", "be", "can",
@@ -129,6 +130,8 @@ def _usable(sentence: Sentence, doc: Document) -> bool:
     clean = sentence.clean
     if len(clean) < 25 or len(clean.split()) < 5:
         return False
+    if _LIST_MARK.match(sentence.text) and len(clean.split()) < 8 and clean[-1:] not in ".!":
+        return False  # a short list item ("Emotional content that could upset participants")
     if re.search(r"https?://|www\.", clean) and len(clean) < 200:
         return False
     return True
@@ -158,8 +161,13 @@ class ExtractiveAnswerer:
         scores = []
         for s, c in zip(candidates, cos):
             overlap = len(q_terms & _stems(s.clean)) / len(q_terms) if q_terms else 0.0
-            rank_bonus = 0.06 * (len(docs) - s.passage) / len(docs)
-            score = 0.7 * float(c) + 0.3 * overlap + rank_bonus
+            rank_bonus = 0.04 * (len(docs) - s.passage) / len(docs)
+            # How well the whole passage matches counts too: a sentence that shares words with
+            # the question inside an off-topic passage is rarely the answer.
+            passage = float(docs[s.passage].metadata.get("dense_score") or 0.0)
+            score = 0.6 * float(c) + 0.25 * overlap + 0.25 * passage + rank_bonus
+            if _CITES_A_WORK.search(s.clean):
+                score -= 0.08   # a reference to a publication, not guidance
             section = str(docs[s.passage].metadata.get("section") or "")
             if wants_findings and _FINDINGS_SECTION.search(section):
                 score += 0.08

@@ -41,7 +41,7 @@ class BenchOptions:
     questions: int = 60           # questions timed per latency measurement
     clients: int = 8              # concurrent HTTP clients
     requests: int = 160           # requests sent by all clients together
-    rounds: int = 2               # repeats of the throughput runs; the best is kept
+    rounds: int = 3               # repeats of the throughput runs; the best is kept
     parts: Sequence[str] = PARTS
     question_file: Path = Path("tests/eval/questions.yaml")
 
@@ -128,6 +128,8 @@ def raw_encoder(embeddings) -> Callable[[list[str]], Any]:
 
 
 def bench_indexing(settings, embeddings, work: Path, rounds: int) -> tuple[dict[str, Any], Path]:
+    """Best of ``rounds`` alternating runs of each, since other work may share the cores; CPU
+    seconds (all threads of this process) are recorded too, being less disturbed by that."""
     from bot.config import Settings
     from bot.indexer import drive
     from bot.services import build_bot
@@ -135,21 +137,28 @@ def bench_indexing(settings, embeddings, work: Path, rounds: int) -> tuple[dict[
     texts = corpus_texts(settings)
     encode = raw_encoder(embeddings)
     encode(texts[:8])  # load and warm the model before either run is timed
-    raw_best, pipe_best, index_dir, report = 0.0, 0.0, work / "index-0", None
+    best = {"raw": 0.0, "pipeline": 0.0, "raw_cpu": 0.0, "pipeline_cpu": 0.0}
+    index_dir, report = work / "index-0", None
     for n in range(rounds):
+        cpu = time.process_time()
         seconds, _ = timed(lambda: encode(texts))
-        raw_best = max(raw_best, len(texts) / seconds)
+        best["raw"] = max(best["raw"], len(texts) / seconds)
+        best["raw_cpu"] = max(best["raw_cpu"], len(texts) / (time.process_time() - cpu))
         index_dir = work / f"index-{n}"  # a fresh index and embedding cache: no cache hits
         fresh = Settings(**{**settings.model_dump(), "index_dir": index_dir})
         bot = build_bot(fresh, embeddings=embeddings)
+        cpu = time.process_time()
         seconds, report = timed(lambda b=bot: drive(b.index(full=True)))
+        best["pipeline"] = max(best["pipeline"], report.chunks / seconds)
+        best["pipeline_cpu"] = max(best["pipeline_cpu"],
+                                   report.chunks / (time.process_time() - cpu))
         if report.embedded != len(set(texts)):
             log.warning("bench_cache_hit embedded=%s texts=%s", report.embedded, len(set(texts)))
-        pipe_best = max(pipe_best, report.chunks / seconds)
     result = {"documents": report.documents, "chunks": report.chunks,
-              "embedded": report.embedded, "raw_chunks_per_s": round(raw_best, 1),
-              "pipeline_chunks_per_s": round(pipe_best, 1),
-              "ratio": round(pipe_best / raw_best, 3)}
+              "embedded": report.embedded, "raw_chunks_per_s": round(best["raw"], 1),
+              "pipeline_chunks_per_s": round(best["pipeline"], 1),
+              "ratio": round(best["pipeline"] / best["raw"], 3),
+              "cpu_ratio": round(best["pipeline_cpu"] / best["raw_cpu"], 3)}
     return result, index_dir
 
 
@@ -210,10 +219,11 @@ def synthetic_index(source_bot, work: Path, total: int, embeddings) -> tuple[Pat
     import datetime as dt
 
     from bot.embeddings import model_identity
+    from bot.retrieval import get_all
     from bot.store import EmbeddedStore, Version, new_version_id
 
     index = source_bot.search_index()
-    got = index.collection.get(include=["embeddings"])
+    got = get_all(index.collection, ["embeddings"])
     position = {cid: i for i, cid in enumerate(got["ids"])}
     vectors = np.asarray(got["embeddings"], dtype=np.float32)[[position[c] for c in index.ids]]
     rng = np.random.default_rng(0)
@@ -399,8 +409,8 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     _row(rows, f"Indexing, raw SentenceTransformer.encode ({ix['chunks']} passages)",
          f"{ix['raw_chunks_per_s']} passages/s")
     _row(rows, "Indexing, whole pipeline (load, chunk, embed, store; no cache)",
-         f"{ix['pipeline_chunks_per_s']} passages/s = {ix['ratio']:.2f}x raw", ">= 0.9x raw",
-         ix["ratio"] >= 0.9)
+         f"{ix['pipeline_chunks_per_s']} passages/s = {ix['ratio']:.2f}x raw "
+         f"({ix['cpu_ratio']:.2f}x by CPU time)", ">= 0.9x raw", ix["ratio"] >= 0.9)
     enc = r.get("encoders", {})
     for name in ("torch", "onnx-fp32", "onnx-int8"):
         if name in enc:

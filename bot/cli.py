@@ -207,17 +207,36 @@ def _bot_with_backend(**overrides: Any):
               help="Concurrent HTTP clients in the load test.")
 @click.option("--requests", type=click.IntRange(1), default=160, show_default=True,
               help="Requests the clients send in all.")
-@click.option("--rounds", type=click.IntRange(1), default=2, show_default=True,
+@click.option("--rounds", type=click.IntRange(1), default=3, show_default=True,
               help="Repeats of each throughput figure; the best is kept.")
 @click.option("--skip", multiple=True, type=click.Choice(["encoders", "latency", "load"]),
               help="Leave out a part (repeatable): encoders, latency, load (and start-up).")
+@click.option("--scaleout", "scaleout", flag_value="also", default=None,
+              help="Also run the scale-out comparison (embedded vs Chroma server with two app "
+              "processes, 16 clients, a reindex during the load); writes docs/scaleout.md.")
+@click.option("--scaleout-only", "scaleout", flag_value="only",
+              help="Run only the scale-out comparison.")
 @click.pass_obj
 def bench(obj: Context, as_json, out, no_report, synthetic, n_questions, clients, requests,
-          rounds, skip) -> None:
+          rounds, skip, scaleout) -> None:
     """Measure indexing, encoder speed, latency, load and start-up; write docs/benchmarks.md."""
     from bot.bench import PARTS, BenchOptions, run_bench, table_rows, write_report
 
     bot = _bot_with_backend()
+    if scaleout:
+        from bot.scaleout import run_scaleout, write_scaleout
+
+        figures = run_scaleout(Path(bot.settings.docs_dir), bot.settings.embed_model,
+                               cache=Path(bot.settings.index_dir) / "cache" / "embeddings.sqlite")
+        if not no_report:
+            write_scaleout(figures, out.with_name("scaleout.md"))
+        if scaleout == "only":
+            if as_json:
+                _emit_json({"scaleout": figures})
+            else:
+                for mode, row in figures.items():
+                    click.echo(f"{mode}: {row}")
+            return
     parts = [p for p in PARTS if p not in skip and not (p == "startup" and "load" in skip)]
     options = BenchOptions(synthetic=synthetic, questions=n_questions, clients=clients,
                            requests=requests, rounds=rounds, parts=parts)

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,6 +71,12 @@ def export_onnx(model_dir: Path, dest: Path) -> Path:
             return self.bert(input_ids=input_ids, attention_mask=attention_mask,
                              token_type_ids=token_type_ids).last_hidden_state
 
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - older transformers
+        pass
     bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
     bert.eval()
     dummy = tuple(torch.ones((2, 16), dtype=torch.long) for _ in INPUTS)
@@ -77,7 +84,9 @@ def export_onnx(model_dir: Path, dest: Path) -> Path:
     tmp = dest.with_suffix(f".{os.getpid()}.tmp")
     axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
     axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
-    with torch.no_grad():
+    # Tracing warns about shape-dependent Python branches; the axes below keep the graph dynamic.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(_Bert(bert), dummy, str(tmp), input_names=list(INPUTS),
                           output_names=["last_hidden_state"], dynamic_axes=axes,
                           opset_version=17, dynamo=False, do_constant_folding=True)
@@ -93,8 +102,15 @@ def quantize_int8(src: Path, dest: Path) -> Path:
         raise ModelError("Quantising the ONNX encoder needs the onnx package: run "
                          "'.venv/bin/pip install onnx' (or 'make install').") from exc
     tmp = dest.with_suffix(f".{os.getpid()}.tmp")
-    quantize_dynamic(str(src), str(tmp), op_types_to_quantize=["MatMul"], per_channel=True,
-                     weight_type=QuantType.QInt8)
+    # The quantiser logs per-tensor notes and advice through the root logger: keep them quiet.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        quantize_dynamic(str(src), str(tmp), op_types_to_quantize=["MatMul"], per_channel=True,
+                         weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     os.replace(tmp, dest)
     return dest
 

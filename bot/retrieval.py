@@ -65,6 +65,20 @@ def search_text(document: str, metadata: dict[str, Any]) -> str:
     return f"{header}\n{document}" if header else document
 
 
+def get_all(collection: Any, include: list[str], page: int = 5000) -> dict[str, list]:
+    """Every row of a collection, a page at a time: one ``get()`` of more than about 32,000 rows
+    exceeds SQLite's limit on query variables inside Chroma."""
+    out: dict[str, list] = {"ids": [], **{key: [] for key in include}}
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=page, offset=offset)
+        for key in out:
+            out[key].extend(got[key] if got[key] is not None else [])
+        if len(got["ids"]) < page:
+            return out
+        offset += page
+
+
 class SearchIndex:
     """One index version, ready to search: its Chroma collection and a BM25 model of its passages."""
 
@@ -73,7 +87,7 @@ class SearchIndex:
         bm25s = _bm25s()
         self.version_id = version_id
         self.collection = collection
-        got = collection.get(include=["documents", "metadatas"])
+        got = get_all(collection, ["documents", "metadatas"])
         self.ids: list[str] = list(got["ids"])
         self.texts: list[str] = list(got["documents"])
         self.metadatas: list[dict[str, Any]] = [dict(m or {}) for m in got["metadatas"]]

@@ -85,7 +85,7 @@ def is_harmful(question: str) -> bool:
 _PERSON = (r"\b(my|our|his|her|their) (son|daughter|brother|sister|dad|father|mum|mother|"
            r"husband|wife|partner|boyfriend|girlfriend|friend|cousin|uncle|aunt|nephew|niece|"
            r"child|kid|grandson|granddaughter|family member|relative|mate)\b")
-_CASE = (r"\b(complain\w*|assault\w*|appeal\w*|sentenc\w*|parole|release date|early release|tag|"
+_CASE = (r"\b(legal aid|complain\w*|assault\w*|appeal\w*|sentenc\w*|parole|release date|early release|tag|"
          r"tagged|licence conditions|recall\w*|solicitor|lawyer|barrister|court|trial|charged|arrested|bail|"
          r"convict\w*|moved|transfer\w*|categor\w*|visit\w*|compensation|sue|plead\w*|"
          r"got \d+ (years|months))\b")

@@ -47,7 +47,7 @@ OUT_OF_SCOPE_AREAS: list[tuple[str, str]] = [
      "For statistics and policy, see the Ministry of Justice's published statistics."),
 ]
 
-MIN_DENSE = 0.22         # below this the best passage is unrelated, whatever else
+MIN_DENSE = 0.26         # below this the best passage is unrelated, whatever else
 MIN_COMBINED = 0.45      # dense + 0.5 x IDF-weighted term coverage of the top passages
 AREA_MIN = 0.50          # similarity to an out-of-scope area description ...
 AREA_MARGIN = 0.0        # ... that is at least the best passage's

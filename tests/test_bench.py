@@ -50,9 +50,10 @@ def test_eval_on_a_tiny_beir_dataset(tmp_path, fake_env):
 
     dataset = write_beir(tmp_path / "tiny")
     runs = [CliRunner().invoke(cli, ["eval", "--dataset", str(dataset), "--json", *extra])
-            for extra in ([], [], ["--part", "holdout"], ["--part", "tune"])]
+            for extra in ([], [], ["--part", "holdout"], ["--part", "tune"],
+                          ["--whole-documents", "--mode", "bm25"])]
     assert all(r.exit_code == 0 for r in runs), [r.output for r in runs]
-    first, again, holdout, tune = (json.loads(r.output) for r in runs)
+    first, again, holdout, tune, whole = (json.loads(r.output) for r in runs)
     assert first["documents"] == 6 and first["queries"] == 6 and first["dataset"] == "tiny"
     assert set(first["results"]) == {"dense", "bm25", "hybrid"}
     for metrics in first["results"].values():
@@ -60,6 +61,7 @@ def test_eval_on_a_tiny_beir_dataset(tmp_path, fake_env):
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
     assert again["results"] == first["results"]  # the cached index gives the same ranking
     assert holdout["queries"] + tune["queries"] == 6
+    assert set(whole["results"]) == {"bm25"} and whole["passages"] == "whole documents"
     assert list((tmp_path / "index" / "eval").iterdir())  # its own index, not the live one
     assert not (tmp_path / "index" / "manifest.json").exists()
 
