@@ -325,14 +325,15 @@ def decline(question: str, docs: Sequence[Document], personal: bool = False,
         quoted = ", ".join(f'"{t}"' for t in titles)
         closest = f" The closest documents are {quoted}, but they do not answer it."
     text = f"{lead}{closest} {pointer or WHO_TO_ASK}"
-    citations = [citation_for(i + 1, d, _first_sentence(d.page_content))
-                 for i, d in enumerate(docs[:3])] if not personal else []
+    quoted = [(d, _first_sentence(d.page_content)) for d in docs[:3]] if not personal else []
+    citations = [citation_for(i + 1, d, q) for i, (d, q) in enumerate((d, q) for d, q in quoted
+                                                                        if q)]
     return Answer(text=text, citations=citations, grounded=False)
 
 
 def _first_sentence(text: str) -> str:
-    sentences = split_sentences(text)
-    return sentences[0].text if sentences else text[:200]
+    sentences = [s for s in split_sentences(text) if not INJECTION.search(s.text)]
+    return sentences[0].text if sentences else ""
 
 
 _RULE_WORDS = re.compile(r"\b(security|must not|never|offence|report|refuse|say no|"

@@ -237,8 +237,10 @@ def embed_with_cache(embeddings: Any, cache: EmbeddingCache, texts: list[str]
     """Vectors for ``texts``, embedding only what the cache lacks; returns (vectors, embedded)."""
     keys = [cache.key(t) for t in texts]
     found = cache.get_many(keys)
-    missing = list(dict.fromkeys(k for k in keys if k not in found))
     text_of = dict(zip(keys, texts))
+    # Batches of similar length pad less: the encoder's work grows with the longest text.
+    missing = sorted(dict.fromkeys(k for k in keys if k not in found),
+                     key=lambda k: len(text_of[k]))
     done = 0
     yield Progress("embed", 0, len(missing))
     for batch in _batches(missing, EMBED_BATCH):

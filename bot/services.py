@@ -20,7 +20,7 @@ from typing import Any
 from bot.answer import EMPTY, TRUNCATED, ExtractiveAnswerer, decline, refuse
 from bot.config import Settings
 from bot.documents import Answer, IndexReport, Progress
-from bot.embeddings import EmbeddingCache, make_embeddings, model_identity
+from bot.embeddings import EmbeddingCache, embeddings_for, model_identity
 from bot.errors import ConfigError, NoIndexError
 from bot.indexer import IndexJob, run_index
 from bot.retrieval import HybridRetriever, SearchIndex, normalise_filters
@@ -306,7 +306,7 @@ def build_bot(settings: Settings, embeddings=None) -> Bot:
     chooses the Chroma server store (nothing is then written to the embedded one)."""
     store = open_store(settings)  # first: a malformed BOT_CHROMA_URL fails before the model loads
     if embeddings is None:
-        embeddings = make_embeddings(settings.embed_model, settings.embed_batch_size)
+        embeddings = embeddings_for(settings)
     chat_model = None
     if settings.llm in ("ollama", "openai"):
         from bot.llm import make_chat_model

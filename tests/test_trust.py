@@ -86,7 +86,7 @@ def test_document_text_is_data_not_instructions(tmp_path, docs):
                             llm="openai", llm_model="s", llm_base_url=llm.url)
         bot = build_bot(settings)
         drive(bot.index())
-        answer = bot.ask("Are phones allowed in the prison?")
+        answer = bot.ask("Can I take my mobile phone into a prison?")
         sent = llm.requests[-1]["messages"]
     assert "Ignore all previous" not in " ".join(m["content"] for m in sent)
     assert sent[0]["content"].startswith("You answer questions from artists")
