@@ -1,8 +1,11 @@
-"""Builders for awkward real-world files, made at test time so the fixtures stay small."""
+"""Test helpers: builders for awkward real-world files (made at test time so the fixtures stay
+small), and a runner that serves the web app on a free loopback port."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -201,3 +204,49 @@ def truncate_file(src: Path, dest: Path, fraction: float = 0.5) -> Path:
     data = src.read_bytes()
     dest.write_bytes(data[: int(len(data) * fraction)])
     return dest
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(base: Path, docs: Path, **extra_env: str):
+    """Index ``docs`` with the fake embedder, serve the web app on a free loopback port, and
+    yield its URL; the server is stopped afterwards."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    import pytest
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update({"BOT_EMBED_MODEL": "fake", "BOT_INDEX_DIR": str(base / "index"),
+                "BOT_DOCS_DIR": str(docs), "GRADIO_ANALYTICS_ENABLED": "False", **extra_env})
+    subprocess.run([sys.executable, "-m", "bot", "index"], cwd=repo, env=env, check=True,
+                   capture_output=True, timeout=120)
+    env["BOT_PORT"] = str(free_port())
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=repo, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{env['BOT_PORT']}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/api/status", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {proc.stdout.read()}")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.helpers import copy_corpus
-from tests.test_web import free_port
+from tests.helpers import copy_corpus, running_app
 
 REPO = Path(__file__).resolve().parent.parent
 # `make screenshots` sets SCREENSHOT_DIR=docs/screenshots to refresh the README's pictures.
@@ -41,29 +36,8 @@ def app_url(tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
     docs = copy_corpus(base / "docs")
     (docs / "guidance" / "markup.md").write_text(MARKUP, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update({"BOT_EMBED_MODEL": "fake", "BOT_INDEX_DIR": str(base / "index"),
-                "BOT_DOCS_DIR": str(docs), "BOT_STAFF_PASSWORD": PASSWORD,
-                "GRADIO_ANALYTICS_ENABLED": "False"})
-    subprocess.run([sys.executable, "-m", "bot", "index"], cwd=REPO, env=env, check=True,
-                   capture_output=True, timeout=120)
-    env["BOT_PORT"] = str(free_port())
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{env['BOT_PORT']}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/api/status", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.stdout.read()}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with running_app(base, docs, BOT_STAFF_PASSWORD=PASSWORD) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

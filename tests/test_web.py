@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,41 +10,13 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from tests.helpers import copy_corpus
+    from tests.helpers import copy_corpus, running_app
 
     base = tmp_path_factory.mktemp("web")
-    docs = copy_corpus(base / "docs")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update({"BOT_EMBED_MODEL": "fake", "BOT_INDEX_DIR": str(base / "index"),
-                "BOT_DOCS_DIR": str(docs), "GRADIO_ANALYTICS_ENABLED": "False"})
-    subprocess.run([sys.executable, "-m", "bot", "index"], cwd=REPO, env=env, check=True,
-                   capture_output=True, timeout=120)
-    port = free_port()
-    env["BOT_PORT"] = str(port)
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/api/status", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.stdout.read()}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with running_app(base, copy_corpus(base / "docs")) as url:
+        yield url
 
 
 def test_gradio_client_asks(server):
