@@ -55,6 +55,12 @@ REASON_CHOICES = [("It is wrong", "wrong"), ("It is out of date", "out of date")
                   ("It is not what I asked", "not what I asked")]
 
 CSS = """
+/* WCAG AA: white on Gradio's default orange is 2.8:1; this darker orange is 5.2:1. */
+button.primary, .primary { background: #b93a0b !important; border-color: #b93a0b !important;
+  color: #ffffff !important; }
+button.primary:hover { background: #9a300a !important; }
+footer, footer a, footer button { color: #374151 !important; opacity: 1 !important; }
+button[role="tab"][aria-selected="true"] { color: #b93a0b !important; }
 .cited { background: #ffe066; color: #1a1a1a; padding: 0 2px; }
 .viewer-text { line-height: 1.6; max-height: 28em; overflow-y: auto; white-space: pre-wrap; }
 .viewer-where { color: inherit; }

@@ -193,3 +193,44 @@ def test_keyboard_only(page):
                                        "!(e.labels && e.labels.length) && "
                                        "!e.getAttribute('aria-label')).length")
     assert labels == 0
+
+
+CONTRAST_JS = """
+() => {
+  const parse = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const worst = [];
+  const seen = new Set();
+  for (const el of document.querySelectorAll('p, span, label, button, td, li, h1, h2, h3, a, strong, em')) {
+    if (!el.offsetParent || !el.textContent.trim()) continue;
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || parseFloat(style.opacity) < 0.5) continue;
+    const fg = parse(style.color).slice(0, 3), bg = background(el);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const large = parseFloat(style.fontSize) >= 24 ||
+                  (parseFloat(style.fontSize) >= 18.66 && parseInt(style.fontWeight) >= 700);
+    const key = el.tagName + ':' + el.textContent.trim().slice(0, 40) + ' ' + style.color + ' on ' + bg;
+    if (ratio < (large ? 3 : 4.5) && !seen.has(key)) { seen.add(key); worst.push([key, ratio.toFixed(2)]); }
+  }
+  return worst;
+}
+"""
+
+
+def test_text_contrast_passes_wcag_aa(page):
+    ask(page, "Can I take my mobile phone into a prison?", "Phones and recording devices")
+    failures = page.evaluate(CONTRAST_JS)
+    assert failures == [], failures
