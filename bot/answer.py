@@ -350,11 +350,3 @@ def refuse(answerer: ExtractiveAnswerer, question: str, docs: Sequence[Document]
         said, citations = compose(sentences, docs)
         text = f"{REFUSAL}\n\nWhat the guidance says: {said}"
     return Answer(text=text, citations=citations, grounded=True, refused=True)
-
-
-def strip_unknown_markers(text: str, citations: Sequence[Citation]) -> str:
-    """Remove [n] markers that point at no citation."""
-    known = {c.n for c in citations}
-    cleaned = re.sub(r"\s?\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in known else "",
-                     text)
-    return cleaned

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,9 +96,15 @@ class SearchIndex:
         self.superseded = superseded_sources(self.metadatas)
         self.stemmer = _stemmer()
         self.bm25 = bm25s.BM25(k1=bm25_k1, b=bm25_b)
+        # How many passages use each (stemmed) word: the scope check weighs words by it.
+        self.document_frequency: Counter[str] = Counter()
         if self.ids:
             corpus = [search_text(t, m) for t, m in zip(self.texts, self.metadatas)]
-            self.bm25.index(tokenize(corpus, self.stemmer), show_progress=False)
+            tokenized = tokenize(corpus, self.stemmer)
+            word = {i: w for w, i in tokenized.vocab.items()}
+            for ids in tokenized.ids:
+                self.document_frequency.update(word[i] for i in set(ids))
+            self.bm25.index(tokenized, show_progress=False)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,7 +78,6 @@ class ScopeJudge:
         self.min_dense = min_dense
         self.min_combined = min_combined
         self._areas: np.ndarray | None = None
-        self._df: dict[str, Counter] = {}
 
     def _area_vectors(self) -> np.ndarray:
         if self._areas is None:
@@ -88,21 +86,13 @@ class ScopeJudge:
                 dtype=np.float32)
         return self._areas
 
-    def _document_frequencies(self, index: SearchIndex) -> Counter:
-        if index.version_id not in self._df:
-            df: Counter = Counter()
-            for text, meta in zip(index.texts, index.metadatas):
-                df.update(set(query_tokens(search_text(text, meta), index.stemmer)))
-            self._df = {index.version_id: df}
-        return self._df[index.version_id]
-
     def coverage(self, question: str, docs: Sequence[Document], index: SearchIndex) -> float:
         """Share of the question's IDF mass found in the top three passages. Words the library
         never uses weigh most, so "San Quentin" or "lasagne" pull coverage down."""
         tokens = query_tokens(question, index.stemmer)
         if not tokens:
             return 0.0
-        df = self._document_frequencies(index)
+        df = index.document_frequency
         n = len(index) + 1
 
         def idf(token: str) -> float:

@@ -21,7 +21,7 @@ from bot.answer import EMPTY, TRUNCATED, ExtractiveAnswerer, decline, refuse
 from bot.config import Settings
 from bot.documents import Answer, IndexReport, Progress
 from bot.embeddings import EmbeddingCache, embeddings_for, model_identity
-from bot.errors import ConfigError, NoIndexError
+from bot.errors import ConfigError
 from bot.indexer import IndexJob, run_index
 from bot.retrieval import HybridRetriever, SearchIndex, normalise_filters
 from bot.safety import is_harmful, is_personal_case
@@ -80,6 +80,11 @@ class Bot:
         self.store = store
         self.chat_model = chat_model
         self.extractive = ExtractiveAnswerer(embeddings)
+        self.llm = None  # the LLM answerer, when an LLM backend is configured
+        if chat_model is not None:
+            from bot.llm import LLMAnswerer
+
+            self.llm = LLMAnswerer(chat_model, self.extractive, settings.llm)
         self.scope = ScopeJudge(embeddings, min_combined=settings.min_relevance)
         self._index: SearchIndex | None = None
         self._stamp: object = None
@@ -124,11 +129,13 @@ class Bot:
         prepared = self._prepare(question, history, filters, k)
         if isinstance(prepared, Answer):
             return prepared
-        if self.chat_model is None:
-            answer = self.extractive.answer(prepared.searched, prepared.docs, prepared.q_vec)
-        else:
-            answer = self._llm(prepared, lambda answerer: answerer.answer(
-                prepared.searched, prepared.docs, prepared.q_vec))
+        if self.llm is None:
+            return prepared.finish(self.extractive.answer(prepared.searched, prepared.docs,
+                                                          prepared.q_vec))
+        try:
+            answer = self.llm.answer(prepared.searched, prepared.docs, prepared.q_vec)
+        except Exception as exc:  # any failure of the server: answer without it, and say so
+            answer = self._fallback(prepared, exc)
         return prepared.finish(answer)
 
     def ask_stream(self, question: str, history: Sequence[dict[str, str]] | None = None,
@@ -140,19 +147,16 @@ class Bot:
         if isinstance(prepared, Answer):
             yield prepared
             return
-        if self.chat_model is None:
+        if self.llm is None:
             yield prepared.finish(self.extractive.answer(prepared.searched, prepared.docs,
                                                          prepared.q_vec))
             return
-        from bot.llm import LLMAnswerer
-
-        answerer = LLMAnswerer(self.chat_model, self.extractive, self.settings.llm)
         parts: list[str] = []
         try:
-            for delta in answerer.stream(prepared.searched, prepared.docs):
+            for delta in self.llm.stream(prepared.searched, prepared.docs):
                 parts.append(delta)
                 yield "".join(parts)
-            answer = answerer.finish(prepared.searched, "".join(parts), prepared.docs)
+            answer = self.llm.finish(prepared.searched, "".join(parts), prepared.docs)
         except Exception as exc:  # the server failed mid-answer: answer without it, and say so
             answer = self._fallback(prepared, exc)
         yield prepared.finish(answer)
@@ -188,23 +192,12 @@ class Bot:
 
     def _standalone(self, question: str, history) -> str:
         turns = [h for h in (history or []) if str(h.get("content", "")).strip()]
-        if self.chat_model is not None and any(h.get("role") == "user" for h in turns):
-            from bot.llm import LLMAnswerer
-
+        if self.llm is not None and any(h.get("role") == "user" for h in turns):
             try:
-                return LLMAnswerer(self.chat_model, self.extractive, self.settings.llm).condense(
-                    question, turns)
+                return self.llm.condense(question, turns)
             except Exception as exc:
                 log.warning("llm_condense_failed error=%s", exc)
         return standalone_question(question, turns)
-
-    def _llm(self, prepared: _Prepared, call) -> Answer:
-        from bot.llm import LLMAnswerer
-
-        try:
-            return call(LLMAnswerer(self.chat_model, self.extractive, self.settings.llm))
-        except Exception as exc:  # any failure of the server: answer without it, and say so
-            return self._fallback(prepared, exc)
 
     def _fallback(self, prepared: _Prepared, exc: Exception) -> Answer:
         log.warning("llm_unavailable backend=%s error=%s", self.settings.llm, exc)
@@ -266,8 +259,7 @@ class Bot:
             return self.store.rollback()
 
     def require_index(self) -> None:
-        if self.store.live() is None:
-            raise NoIndexError("No index has been built yet: run 'python -m bot index' first.")
+        self.store.require_live()
 
 
 LLM_DOWN = ("The language model could not be reached, so this answer was put together "

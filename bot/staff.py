@@ -72,17 +72,18 @@ class Staff:
     def docs_dir(self) -> Path:
         return Path(self.bot.settings.docs_dir)
 
-    def _check(self, password: str | None) -> None:
+    def check(self, password: str | None) -> None:
+        """Raise StaffError unless ``password`` is the staff password."""
         check_password(self.bot.settings.staff_password, password)
 
     def documents(self, password: str | None) -> list[str]:
-        self._check(password)
+        self.check(password)
         return sorted(p.relative_to(self.docs_dir).as_posix() for p in self.docs_dir.rglob("*")
                       if p.is_file() and not p.name.startswith("."))
 
     def upload(self, password: str | None, filename: str, data: bytes, folder: str,
                replace: bool = False) -> str:
-        self._check(password)
+        self.check(password)
         if folder not in DOC_TYPES:
             raise StaffError("Choose where the document goes: guidance or evidence.")
         if len(data) > MAX_UPLOAD_BYTES:
@@ -102,7 +103,7 @@ class Staff:
         return f"{verb} {folder}/{name}. Preview or reindex to make it answerable."
 
     def remove(self, password: str | None, source: str) -> str:
-        self._check(password)
+        self.check(password)
         target = inside(self.docs_dir, source)
         if not target.is_file():
             raise StaffError(f"There is no document called {source}.")
@@ -111,14 +112,14 @@ class Staff:
 
     def index(self, password: str | None, dry_run: bool = False
               ) -> Generator[Progress, None, IndexReport]:
-        self._check(password)
+        self.check(password)
         return self.bot.index(dry_run=dry_run)
 
     def rollback(self, password: str | None) -> str:
-        self._check(password)
+        self.check(password)
         version = self.bot.rollback()
         return f"Version {version.id} ({version.documents} documents) is live again."
 
     def status(self, password: str | None):
-        self._check(password)
+        self.check(password)
         return self.bot.status()

@@ -115,7 +115,7 @@ def build_staff_tab(bot) -> None:
 
     def do_report(pw: str):
         try:
-            staff.status(pw)  # the password check
+            staff.check(pw)
         except BotError as exc:
             raise gr.Error(exc.message) from None
         rows = bot.feedback().report()
@@ -132,7 +132,7 @@ def build_staff_tab(bot) -> None:
 
     def do_keep(pw: str, keep: bool) -> str:
         try:
-            staff.status(pw)
+            staff.check(pw)
         except BotError as exc:
             return exc.message
         bot.feedback().set_store_questions(keep)

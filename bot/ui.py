@@ -77,15 +77,8 @@ def escape(text: str) -> str:
     return html.escape(text or "", quote=False)
 
 
-def source_rows(answer: Answer | dict[str, Any]) -> list[list[str]]:
-    cites = answer.citations if isinstance(answer, Answer) else [
-        _Cite(**c) for c in answer.get("citations", [])]
-    return [[str(c.n), c.title, citation_place(c) or "-", c.quote] for c in cites]
-
-
-class _Cite:
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
+def source_rows(answer: Answer) -> list[list[str]]:
+    return [[str(c.n), c.title, citation_place(c) or "-", c.quote] for c in answer.citations]
 
 
 def render_answer(answer: Answer) -> str:

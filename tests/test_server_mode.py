@@ -15,6 +15,7 @@ import pytest
 
 from bot.errors import ConfigError, IndexBusyError, StoreUnavailable
 from bot.indexer import drive
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMA = Path(sys.executable).parent / "chroma"
@@ -23,11 +24,6 @@ PHONE = "Can I take my phone in?"
 
 pytestmark = pytest.mark.skipif(not CHROMA.exists(), reason="the chroma CLI is not installed")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ChromaServer:
