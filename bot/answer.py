@@ -97,8 +97,11 @@ def split_sentences(text: str, passage: int = 0) -> list[Sentence]:
 _WORD = re.compile(r"[a-z0-9]+")
 _ASKS_FINDINGS = re.compile(r"\b(find|found|findings?|results?|show(ed|n|s)?|conclu\w*|outcomes?|"
                             r"evidence|effect\w*|impact|work(s|ed)?|help(s|ed)?)\b", re.I)
+_ASKS_READING = re.compile(r"\b(read|reading|books?|reports?|guides?|publications?|research|"
+                           r"studies|study|evidence|literature|articles?)\b", re.I)
 _FINDINGS_SECTION = re.compile(r"found|finding|result|outcome|conclu|evidence", re.I)
-_CITES_A_WORK = re.compile(r"[\"\u201c][^\"\u201d]{12,}[\"\u201d]\s*\(?\d{4}\)?|\(\d{4}\)")
+# A publication: a quoted title of four words or more, or a year in brackets.
+_CITES_A_WORK = re.compile(r"[\"\u201c](?:[^\"\u201d\s]+\s+){3,}[^\"\u201d]*[\"\u201d]|\(\d{4}\)")
 _LEANS_BACK = re.compile(r"(in other words|this|these|that|those|it|they|however|also|so|but)\b",
                          re.I)
 _STOP = {"a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "are", "be", "can",
@@ -158,6 +161,7 @@ class ExtractiveAnswerer:
         cos = vecs @ np.asarray(q_vec, dtype=np.float32)
         q_terms = _stems(question)
         wants_findings = bool(_ASKS_FINDINGS.search(question))
+        wants_reading = bool(_ASKS_READING.search(question))
         scores = []
         for s, c in zip(candidates, cos):
             overlap = len(q_terms & _stems(s.clean)) / len(q_terms) if q_terms else 0.0
@@ -166,8 +170,8 @@ class ExtractiveAnswerer:
             # the question inside an off-topic passage is rarely the answer.
             passage = float(docs[s.passage].metadata.get("dense_score") or 0.0)
             score = 0.6 * float(c) + 0.25 * overlap + 0.25 * passage + rank_bonus
-            if _CITES_A_WORK.search(s.clean):
-                score -= 0.08   # a reference to a publication, not guidance
+            if _CITES_A_WORK.search(s.clean) and not wants_reading:
+                score -= 0.2    # a reference to a publication, not guidance
             section = str(docs[s.passage].metadata.get("section") or "")
             if wants_findings and _FINDINGS_SECTION.search(section):
                 score += 0.08
@@ -188,6 +192,8 @@ class ExtractiveAnswerer:
             s = candidates[i]
             if len(chosen) >= MAX_SENTENCES or scores[i] < best - 0.12:
                 break
+            if chosen and s.passage != candidates[chosen[0]].passage and scores[i] < best - 0.06:
+                continue  # another passage must come close to the best to join the answer
             if per_passage.get(s.passage, 0) >= MAX_PER_PASSAGE:
                 continue
             terms = _stems(s.clean)
