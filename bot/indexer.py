@@ -242,6 +242,11 @@ def embed_with_cache(embeddings: Any, cache: EmbeddingCache, texts: list[str]
     missing = sorted(dict.fromkeys(k for k in keys if k not in found),
                      key=lambda k: len(text_of[k]))
     done = 0
+    if missing and hasattr(embeddings, "warm_up"):
+        # Loading takes seconds (and, the first time, exporting the ONNX encoder about 15 s).
+        yield Progress("model", 0, 1)
+        embeddings.warm_up()
+        yield Progress("model", 1, 1)
     yield Progress("embed", 0, len(missing))
     for batch in _batches(missing, EMBED_BATCH):
         vectors = np.asarray(embeddings.embed_documents([text_of[k] for k in batch]),

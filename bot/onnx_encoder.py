@@ -40,6 +40,33 @@ def _max_seq_length(model_dir: Path) -> int:
         return 256
 
 
+def unsupported_reason(model_dir: Path) -> str | None:
+    """Why the ONNX encoder cannot reproduce this model's vectors, or None if it can: it mirrors
+    only a BERT transformer followed by mean pooling (and normalisation), as all-MiniLM-L6-v2 is."""
+    try:
+        modules = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "it is not a sentence-transformers model folder (modules.json, config.json)"
+    if config.get("model_type") != "bert":
+        return f"its transformer is '{config.get('model_type')}', not BERT"
+    if not (model_dir / "tokenizer.json").exists():
+        return "it has no tokenizer.json"
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    if kinds[:2] != ["Transformer", "Pooling"] or set(kinds[2:]) - {"Normalize"}:
+        return f"its modules are {', '.join(kinds)}, not Transformer, Pooling, Normalize"
+    pooling = next(m for m in modules if str(m.get("type", "")).endswith("Pooling"))
+    try:
+        options = json.loads((model_dir / pooling.get("path", "") / "config.json")
+                             .read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "its pooling settings cannot be read"
+    chosen = [k for k, v in options.items() if k.startswith("pooling_mode_") and v is True]
+    if chosen != ["pooling_mode_mean_tokens"]:
+        return f"it pools with {', '.join(chosen) or 'nothing'}, not the mean of its tokens"
+    return None
+
+
 def _fingerprint(model_dir: Path) -> str:
     """Names the exported file after the weights it came from, so new weights mean a new export."""
     parts = []
@@ -124,12 +151,15 @@ def build_onnx(model_dir: Path, cache_dir: Path, variant: str = "int8") -> Path:
     final = cache_dir / f"{stem}-{variant}.onnx"
     if final.exists():
         return final
-    if not fp32.exists():
+    exported = not fp32.exists()
+    if exported:
         log.info("onnx_export model=%s dest=%s", model_dir, fp32)
         export_onnx(model_dir, fp32)
     if variant == "int8":
         log.info("onnx_quantize src=%s dest=%s", fp32, final)
         quantize_int8(fp32, final)
+        if exported:  # only a step on the way here: 90 MB nobody reads
+            fp32.unlink(missing_ok=True)
     return final
 
 

@@ -6,9 +6,6 @@ import sys
 
 from bot.documents import Progress
 
-_LABELS = {"read": "Reading documents", "embed": "Embedding passages",
-           "store": "Storing passages", "check": "Checking the new index"}
-
 
 class CliProgress:
     def __init__(self, enabled: bool = True) -> None:
@@ -25,7 +22,7 @@ class CliProgress:
             self.close()
             if event.total <= 0:
                 return
-            self._bar = tqdm(total=event.total, desc=_LABELS.get(event.stage, event.stage),
+            self._bar = tqdm(total=event.total, desc=event.label,
                              unit="item", file=sys.stderr, leave=False)
             self._stage = event.stage
         if self._bar is not None:

@@ -105,7 +105,7 @@ class Bot:
                     raise ConfigError(
                         f"The live index was built with the embedding model '{version.model}', "
                         f"but this app uses '{model}': run 'python -m bot index' to rebuild the "
-                        "index with it, or set BOT_EMBED_MODEL back.")
+                        "index with it, or set BOT_EMBED_MODEL and BOT_EMBED_BACKEND back.")
                 if self._index is None or self._index.version_id != version.id:
                     started = time.perf_counter()
                     self._index = SearchIndex(version.id, self.store.collection(version.id))

@@ -17,9 +17,6 @@ from bot.staff import ENABLE_HINT, Staff
 
 log = logging.getLogger(__name__)
 
-_STAGES = {"read": "Reading documents", "embed": "Embedding passages",
-           "store": "Storing passages", "check": "Checking the new index", "done": "Done"}
-
 
 def _guard(action):
     def run(*args: Any) -> str:
@@ -91,8 +88,7 @@ def build_staff_tab(bot) -> None:
 
         def show(event) -> None:
             if event.total:
-                progress((event.done, event.total), desc=f"{_STAGES.get(event.stage, '')} "
-                         f"{event.current}".strip())
+                progress((event.done, event.total), desc=f"{event.label} {event.current}".strip())
 
         try:
             return index_summary(drive(staff.index(pw), show))

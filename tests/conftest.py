@@ -54,10 +54,13 @@ def indexed_bot(fake_bot):
 
 @pytest.fixture(scope="session")
 def real_embeddings():
-    """The bundled all-MiniLM-L6-v2, loaded once for the whole test run."""
-    from bot.embeddings import make_embeddings
+    """The bundled all-MiniLM-L6-v2 on the default backend (ONNX Runtime int8), loaded once for
+    the whole test run. The exported encoder is kept where ``make run`` keeps it (index/models,
+    git-ignored), so it is built once per checkout, not once per test run."""
+    from bot.config import Settings
+    from bot.embeddings import embeddings_for
 
-    embeddings = make_embeddings("bundled")
+    embeddings = embeddings_for(Settings(index_dir=REPO / "index"))
     embeddings.warm_up()
     return embeddings
 
