@@ -60,13 +60,20 @@ _HARMFUL = [
                r"without (security|staff|the officers|the prison|the governor|anyone|them) "
                r"(knowing|noticing|finding|seeing|checking|approving)|"
                r"avoid (detection|being (searched|caught))|so (that )?(security|staff|the "
-               r"officers|they|nobody|no one) (don'?t|do not|won'?t|will not|can'?t) "
-               r"(find|notice|see|know))\b", _F),
-    re.compile(r"\b(give|pass|share|send|swap|exchange)\w*\b.{0,30}\b(my|personal|home|private)"
+               r"officers|they|nobody|no one|probation|(his|her|their|the) probation officers?|"
+               r"the prison|the governor|the school|the home|his family|anyone)( will)? "
+               r"(don'?t|do not|won'?t|will not|can'?t|cannot|never) (ever )?"
+               r"(find|notice|see|know|trace|track|check)|"
+               r"(can'?t|cannot|won'?t) be (traced|tracked)|untraceable|off the record|"
+               r"behind (their|the prison'?s|staff'?s|probation'?s) backs?)\b", _F),
+    # Secret channels to someone in custody or on licence.
+    re.compile(r"\b(burner|secret|second|fake|anonymous|hidden) (phone|account|profile|"
+               r"e-?mail|number|sim)s?\b", _F),
+    re.compile(r"\b(give|gave|pass|share|send|sent|swap|exchange)\w*\b.{0,30}\b(my|personal|home|private)"
                r" (phone )?(number|address|e-?mail|instagram|facebook|snapchat|whatsapp|"
                r"social media|details)\b.{0,40}\b(prisoners?|participants?|inmates?|offenders?|"
                r"him|her|them|a lad|young (person|people))\b", _F),
-    re.compile(r"\b(give|pass|send)\w* (a |the |one of (my|the) )?(prisoners?|participants?|"
+    re.compile(r"\b(give|gave|pass|send|sent)\w* (a |the |one of (my|the) )?(prisoners?|participants?|"
                r"inmates?|offenders?|learners?|him|her|them)\b.{0,20}\b(my|personal|home|private)"
                r" (phone )?(number|address|e-?mail|instagram|facebook|snapchat|whatsapp|"
                r"social media|details)\b", _F),
@@ -103,6 +110,21 @@ _PERSONAL_CASE = [
                r"aid|parole|early release|bail)\b", _F),
     re.compile(r"\bmy (own )?(case|sentence|conviction|appeal|trial|licence|parole|probation "
                r"officer)\b", _F),
+    # The asker's own brush with the law now, not an old conviction and working in a prison.
+    re.compile(r"\b(i|i'?ve|i have|i was|i got|i'?m|i am|i'?ve been|i have been) (just |been )?"
+               r"(arrested|charged|cautioned|summonsed|summoned|remanded|convicted|sentenced|"
+               r"recalled|stopped by the police|pulled over|on bail)\b.{0,40}\b(yesterday|today|"
+               r"last (night|week|month)|this (morning|week)|tonight|on (mon|tues|wednes|thurs|"
+               r"fri|satur|sun)day)\b", _F),
+    re.compile(r"\bwill i (get|end up with|be given|have|receive) (a |an )?(criminal record|"
+               r"record|sentence|fine|conviction|caution|prison sentence|jail time|community "
+               r"order|ban)\b", _F),
+    re.compile(r"\b(will|could|might|would) i (go|be sent|end up|get sent) (to|in) (prison|jail|"
+               r"court|custody)\b", _F),
+    re.compile(r"\b(i'?ve|i have|i'?ve got|i got) (a )?court (date|case|hearing|appearance)\b",
+               _F),
+    re.compile(r"\b(visitors?'?|visiting) (cent(re|er)|hall|room|booking|order|times?|hours)\b",
+               _F),
 ]
 
 

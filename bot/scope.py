@@ -38,6 +38,17 @@ OUT_OF_SCOPE_AREAS: list[tuple[str, str]] = [
     ("What sentence would someone get for a crime? Sentencing guidelines, criminal law, court "
      "cases, appeals, parole hearings and compensation.",
      "For legal questions, speak to a solicitor or a legal advice service."),
+    ("How do I become a probation officer? Training, qualifications, jobs and careers in the "
+     "probation service.",
+     "For careers in probation, see HM Prison and Probation Service's recruitment pages."),
+    ("Help me write an artist statement, CV, portfolio or gallery proposal for my own "
+     "exhibition or art practice.",
+     "For help with your own art practice, ask an artists' professional body or a local arts "
+     "development agency."),
+    ("How do I set up a limited company or register as self-employed? Tax returns, accounts, "
+     "insurance and bookkeeping for a freelance business.",
+     "For setting up and running a business, see GOV.UK's pages on working for yourself, or ask "
+     "an accountant."),
     ("How do I train and qualify as an art therapist, drama therapist or music therapist?",
      "For therapy training, see the professional bodies for the arts therapies."),
     ("How should I price, sell or market my own paintings at galleries and art fairs?",
@@ -52,12 +63,50 @@ AREA_MIN = 0.50          # similarity to an out-of-scope area description ...
 AREA_MARGIN = 0.0        # ... that is at least the best passage's
 
 # The library covers England and Wales (and one Scottish study); questions about prisons in
-# other countries are out of scope. Embeddings barely tell countries apart, so this is lexical.
-ABROAD = re.compile(
-    r"\b(us|usa|u\.s\.a?|united states|america|american|canada|canadian|australia|australian|"
-    r"new zealand|ireland|irish|france|french|germany|german|norway|norwegian|sweden|swedish|"
-    r"denmark|danish|netherlands|dutch|spain|spanish|italy|italian|india|indian|brazil|"
-    r"south africa|japan|china|san quentin|rikers|guantanamo)\b", re.I)
+# other countries are out of scope. Embeddings barely tell countries apart, so this is lexical:
+# a country after "in", "from", ... ("prisons in Norway"), a country or nationality before a
+# justice word ("Norwegian prisons", "the US system"), or a famous prison abroad. A nationality
+# alone is not enough: "Indian classical dance" or "Irish music" in a prison is in scope, and
+# "us" is a pronoun unless written "US".
+_COUNTRIES = (
+    r"usa|u\.s\.a?\.?|united states|america|canada|mexico|brazil|argentina|colombia|chile|peru|"
+    r"venezuela|jamaica|trinidad|barbados|cuba|australia|new zealand|ireland|northern ireland|"
+    r"france|germany|norway|sweden|denmark|finland|iceland|netherlands|holland|belgium|"
+    r"luxembourg|switzerland|austria|spain|portugal|italy|greece|malta|cyprus|poland|czechia|"
+    r"czech republic|slovakia|hungary|romania|bulgaria|serbia|croatia|albania|ukraine|russia|"
+    r"belarus|lithuania|latvia|estonia|turkey|israel|palestine|egypt|morocco|algeria|tunisia|"
+    r"nigeria|ghana|kenya|uganda|tanzania|ethiopia|somalia|sudan|zimbabwe|zambia|rwanda|"
+    r"south africa|saudi arabia|dubai|the uae|united arab emirates|qatar|iran|iraq|syria|"
+    r"lebanon|jordan|afghanistan|pakistan|india|bangladesh|sri lanka|nepal|china|hong kong|"
+    r"taiwan|japan|south korea|north korea|korea|thailand|vietnam|cambodia|laos|myanmar|burma|"
+    r"malaysia|singapore|indonesia|bali|philippines|europe|africa|asia|south america|"
+    r"latin america|scandinavia|the caribbean")
+_NATIONALITIES = (
+    r"american|canadian|mexican|brazilian|argentinian|colombian|jamaican|australian|"
+    r"irish|french|german|norwegian|swedish|danish|finnish|icelandic|dutch|belgian|swiss|"
+    r"austrian|spanish|portuguese|italian|greek|polish|czech|hungarian|romanian|bulgarian|"
+    r"ukrainian|russian|turkish|israeli|egyptian|moroccan|nigerian|ghanaian|kenyan|"
+    r"south african|saudi|iranian|pakistani|indian|bangladeshi|chinese|japanese|korean|thai|"
+    r"vietnamese|filipino|indonesian|malaysian|singaporean|european|scandinavian|nordic")
+_JUSTICE = (r"prisons?|jails?|prisoners?|inmates?|penal|penitentiar\w*|correctional|"
+            r"corrections|justice|criminal|courts?|probation|parole|custody|detention|"
+            r"youth (justice|custody|detention)|system|government|law|police")
+_ABROAD_PATTERNS = [
+    re.compile(rf"\b(in|to|across|around|within|inside|outside|of|than) (the )?"
+               rf"({_COUNTRIES})\b(?! ?[-']?(style|inspired))", re.I),
+    re.compile(rf"\b({_COUNTRIES})('s)? ({_JUSTICE})\b", re.I),
+    re.compile(rf"\b({_NATIONALITIES}) ({_JUSTICE})\b", re.I),
+    re.compile(r"\b(US|USA|U\.S\.A?\.?)\b"),   # upper case only: "us" is a pronoun
+    re.compile(r"\b(san quentin|rikers|guantanamo|alcatraz|sing sing|halden|abroad|overseas|"
+               r"other countries|another country|foreign (prisons?|jails?|countr\w+))\b", re.I),
+]
+
+
+def is_abroad(question: str) -> bool:
+    """Whether a question is about prisons or justice in another country."""
+    return any(p.search(question) for p in _ABROAD_PATTERNS)
+
+
 ABROAD_POINTER = ("This library covers England and Wales (with one Scottish study); for other "
                   "countries, look for organisations and official sources there.")
 
@@ -109,7 +158,7 @@ class ScopeJudge:
         dense = max((d.metadata.get("dense_score") or -1.0 for d in docs), default=-1.0)
         if dense < self.min_dense:
             return Verdict(False, "unrelated", dense=dense)
-        if ABROAD.search(question):
+        if is_abroad(question):
             return Verdict(False, "abroad", ABROAD_POINTER, dense=dense)
         sims = self._area_vectors() @ np.asarray(q_vec, dtype=np.float32)
         best_area = int(np.argmax(sims))

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, IndexBusyError, StoreUnavailable
-from bot.store import FORMAT, ManifestStore, busy_error, chroma_settings, pid_alive
+from bot.store import FORMAT, ManifestStore, busy_error, chroma_settings, hnsw_configuration, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class ServerStore(ManifestStore):
     def create_collection(self, version_id: str) -> ServerCollection:
         name = self.collection_name(version_id)
         self.call(lambda: self.client()[0].create_collection(
-            name, embedding_function=None, metadata=dict(COSINE)))
+            name, embedding_function=None, configuration=hnsw_configuration()))
         return ServerCollection(self, name)
 
     def collection(self, version_id: str) -> ServerCollection:
