@@ -96,9 +96,15 @@ def split_sentences(text: str, passage: int = 0) -> list[Sentence]:
 
 _WORD = re.compile(r"[a-z0-9]+")
 _ASKS_FINDINGS = re.compile(r"\b(find|found|findings?|results?|show(ed|n|s)?|conclu\w*|outcomes?|"
-                            r"evidence|effect\w*|impact|work(s|ed)?|help(s|ed)?)\b", re.I)
+                            r"evidence|effect\w*|impact|work(s|ed)?|help(s|ed)?|improv\w*|reduc\w*|"
+                            r"success\w*|benefit\w*|chang\w* (anything|things|lives|behaviou?r)|"
+                            r"ma(k|d)e (a|any) (real )?difference)\b", re.I)
 _ASKS_READING = re.compile(r"\b(read|reading|books?|reports?|guides?|publications?|research|"
                            r"studies|study|evidence|literature|articles?)\b", re.I)
+# A sentence that reports a result, for a question about results.
+_REPORTS_A_FINDING = re.compile(
+    r"\b(found|finds|showed|shows|concluded|reported|improved|reduced|increased|decreased|"
+    r"led to|no (significant |clear )?(difference|effect|change))\b", re.I)
 _FINDINGS_SECTION = re.compile(r"found|finding|result|outcome|conclu|evidence", re.I)
 # A publication: a quoted title of four words or more, or a year in brackets.
 _CITES_A_WORK = re.compile(r"[\"\u201c](?:[^\"\u201d\s]+\s+){3,}[^\"\u201d]*[\"\u201d]|\(\d{4}\)")
@@ -109,6 +115,11 @@ _STOP = {"a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "ar
          "you", "your", "we", "our", "should", "would", "will", "there", "about", "any", "need",
          "this", "that", "from", "have", "has", "am", "was", "were", "into", "when", "who", "which",
          "get", "go", "much", "many", "some", "so", "not", "no", "yes", "they", "them"}
+
+
+def asks_for_findings(question: str) -> bool:
+    """Whether a question asks what something found, showed or changed."""
+    return bool(_ASKS_FINDINGS.search(question))
 
 
 def _stems(text: str) -> set[str]:
@@ -160,7 +171,7 @@ class ExtractiveAnswerer:
                           dtype=np.float32)
         cos = vecs @ np.asarray(q_vec, dtype=np.float32)
         q_terms = _stems(question)
-        wants_findings = bool(_ASKS_FINDINGS.search(question))
+        wants_findings = asks_for_findings(question)
         wants_reading = bool(_ASKS_READING.search(question))
         scores = []
         for s, c in zip(candidates, cos):
@@ -175,6 +186,8 @@ class ExtractiveAnswerer:
             section = str(docs[s.passage].metadata.get("section") or "")
             if wants_findings and _FINDINGS_SECTION.search(section):
                 score += 0.08
+            if wants_findings and _REPORTS_A_FINDING.search(s.clean):
+                score += 0.1    # it reports a result: what the question asks for
             if s.clean.endswith("?"):
                 score -= 0.25   # a question in the text is not an answer to one
             elif s.clean.endswith(":") and s.end == len(docs[s.passage].page_content.rstrip()):

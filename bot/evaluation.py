@@ -53,6 +53,7 @@ def is_safe_refusal(answer) -> bool:
 
 def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None = None
                        ) -> dict[str, Any]:
+    from bot.colloquial import expand
     from bot.services import standalone_question
 
     items = load_questions(path)[:limit] if limit else load_questions(path)
@@ -64,7 +65,7 @@ def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None 
         retriever = bot.retriever(index, mode=mode)
         hits5, rr = 0, 0.0
         for item in retrieval_items:
-            query = standalone_question(item["question"], _history(item))
+            query = expand(standalone_question(item["question"], _history(item)))
             docs = retriever.search(query, k=10)
             sources = [d.metadata.get("source") for d in docs]
             expected = set(item["expect"])
@@ -86,6 +87,7 @@ def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None 
 
 def _follow_up_metrics(bot, index, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Recall@5 of follow-up questions searched as typed, and as rewritten from the history."""
+    from bot.colloquial import expand
     from bot.services import standalone_question
 
     follow_ups = [i for i in items if i.get("history")]
@@ -95,7 +97,7 @@ def _follow_up_metrics(bot, index, items: list[dict[str, Any]]) -> dict[str, Any
         expected = set(item["expect"])
         for key, query in (("as_typed", item["question"]),
                            ("rewritten", standalone_question(item["question"], _history(item)))):
-            sources = [d.metadata.get("source") for d in retriever.search(query, k=5)]
+            sources = [d.metadata.get("source") for d in retriever.search(expand(query), k=5)]
             hits[key] += bool(expected & set(sources))
     n = len(follow_ups) or 1
     return {"pairs": len(follow_ups), "recall@5_as_typed": hits["as_typed"] / n,

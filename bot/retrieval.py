@@ -10,6 +10,7 @@ it, so the figures they report are the chatbot's own.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -28,6 +29,9 @@ from bot.errors import ConfigError
 log = logging.getLogger(__name__)
 
 MODES = ("dense", "bm25", "hybrid")
+# The section of an evidence summary that says what a study found.
+FINDINGS_SECTION = re.compile(r"\b(what (it|they|the \w+) found|findings?|results?|outcomes?|"
+                              r"conclusions?)\b", re.I)
 
 
 def _stemmer():
@@ -109,6 +113,15 @@ class SearchIndex:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def rows_of(self, source: str) -> list[int]:
+        """The rows of one document's passages, in index order."""
+        if not hasattr(self, "_rows_by_source"):
+            by_source: dict[str, list[int]] = {}
+            for row, meta in enumerate(self.metadatas):
+                by_source.setdefault(meta.get("source", ""), []).append(row)
+            self._rows_by_source = by_source
+        return self._rows_by_source.get(source, [])
 
     def sources(self) -> list[str]:
         return sorted({m.get("source", "") for m in self.metadatas})
@@ -293,6 +306,33 @@ class HybridRetriever(BaseRetriever):
             dense_score.update(index.similarities(vector, missing))
         return [Hit(row, fused[row], dense_score.get(row),
                     float(scores[row]) if len(scores) else 0.0) for row in chosen]
+
+    def add_findings(self, docs: list[Document], vector: Sequence[float] | None
+                     ) -> list[Document]:
+        """For a question about what a study found: the findings section of the best-ranked
+        evidence summary among the first three passages, when retrieval matched its other
+        sections instead ("What was done" answers "did it change anything?" badly). It goes in
+        after that summary's passage, and the lowest-ranked passage makes room."""
+        index: SearchIndex = self.index
+        for doc in docs[:3]:
+            if doc.metadata.get("doc_type") != "evidence":
+                continue
+            source = doc.metadata.get("source", "")
+            if any(d.metadata.get("source") == source
+                   and FINDINGS_SECTION.search(str(d.metadata.get("section") or "")) for d in docs):
+                return docs
+            rows = [r for r in index.rows_of(source)
+                    if FINDINGS_SECTION.search(str(index.metadatas[r].get("section") or ""))]
+            if not rows:
+                return docs
+            # The findings passage closest to the question (a long section has several).
+            similar = index.similarities(vector, rows) if vector is not None else {}
+            row = max(rows, key=lambda r: (similar.get(r, 0.0),
+                                           -int(index.metadatas[r].get("position", 0))))
+            found = self.to_document(Hit(row, 0.0, similar.get(row), 0.0))
+            at = docs.index(doc) + 1
+            return (docs[:at] + [found] + docs[at:])[:len(docs)]
+        return docs
 
     def to_document(self, hit: Hit) -> Document:
         index: SearchIndex = self.index

@@ -24,6 +24,7 @@ from langchain_core.documents import Document
 
 from bot.retrieval import SearchIndex, query_tokens, search_text
 
+LAW_POINTER = "For legal questions, speak to a solicitor or a legal advice service."
 OUT_OF_SCOPE_AREAS: list[tuple[str, str]] = [
     ("How do I visit someone in prison? Booking a visit, visiting times and visiting rules for "
      "family and friends.",
@@ -37,7 +38,7 @@ OUT_OF_SCOPE_AREAS: list[tuple[str, str]] = [
      "pages."),
     ("What sentence would someone get for a crime? Sentencing guidelines, criminal law, court "
      "cases, appeals, parole hearings and compensation.",
-     "For legal questions, speak to a solicitor or a legal advice service."),
+     LAW_POINTER),
     ("How do I become a probation officer? Training, qualifications, jobs and careers in the "
      "probation service.",
      "For careers in probation, see HM Prison and Probation Service's recruitment pages."),
@@ -102,6 +103,15 @@ _ABROAD_PATTERNS = [
 ]
 
 
+# Criminal law itself (what sentence a crime gets) is for lawyers; embeddings put it close to the
+# guidance's pages about probation and sentences, so it is recognised by its words.
+LAW = re.compile(r"\b(sentencing (guidelines?|council|law|rules)|maximum (sentence|penalty) for|"
+                 r"(what|which|how long a) (sentence|punishment|penalty) (do|does|would|will|can|"
+                 r"could) (you|someone|people|a person) get for|how long (do|does|would|will) "
+                 r"(you|someone|people|a person) get for|criminal (law|procedure) (on|for|about))\b",
+                 re.I)
+
+
 def is_abroad(question: str) -> bool:
     """Whether a question is about prisons or justice in another country."""
     return any(p.search(question) for p in _ABROAD_PATTERNS)
@@ -160,6 +170,8 @@ class ScopeJudge:
             return Verdict(False, "unrelated", dense=dense)
         if is_abroad(question):
             return Verdict(False, "abroad", ABROAD_POINTER, dense=dense)
+        if LAW.search(question):
+            return Verdict(False, "area", LAW_POINTER, dense=dense)
         sims = self._area_vectors() @ np.asarray(q_vec, dtype=np.float32)
         best_area = int(np.argmax(sims))
         if sims[best_area] >= AREA_MIN and sims[best_area] >= dense + AREA_MARGIN:

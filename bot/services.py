@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.answer import EMPTY, TRUNCATED, ExtractiveAnswerer, decline, refuse
+from bot.answer import EMPTY, TRUNCATED, ExtractiveAnswerer, asks_for_findings, decline, refuse
+from bot.colloquial import expand
 from bot.config import Settings
 from bot.documents import Answer, IndexReport, Progress
 from bot.embeddings import EmbeddingCache, embeddings_for, model_identity
@@ -130,7 +131,7 @@ class Bot:
         if isinstance(prepared, Answer):
             return prepared
         if self.llm is None:
-            return prepared.finish(self.extractive.answer(prepared.searched, prepared.docs,
+            return prepared.finish(self.extractive.answer(prepared.query, prepared.docs,
                                                           prepared.q_vec))
         try:
             answer = self.llm.answer(prepared.searched, prepared.docs, prepared.q_vec)
@@ -148,7 +149,7 @@ class Bot:
             yield prepared
             return
         if self.llm is None:
-            yield prepared.finish(self.extractive.answer(prepared.searched, prepared.docs,
+            yield prepared.finish(self.extractive.answer(prepared.query, prepared.docs,
                                                          prepared.q_vec))
             return
         parts: list[str] = []
@@ -181,9 +182,12 @@ class Bot:
         if is_harmful(question):
             rules = retriever.search(question + RULES_QUERY, k=k or self.settings.top_k)
             return prepared.finish(refuse(self.extractive, question, rules))
-        prepared.q_vec = self.embeddings.embed_query(searched)
-        prepared.docs = retriever.search(searched, k=k, filters=flt, vector=prepared.q_vec)
-        verdict = (self.scope.judge(searched, prepared.q_vec, prepared.docs, retriever.index)
+        prepared.query = query = expand(searched)
+        prepared.q_vec = self.embeddings.embed_query(query)
+        prepared.docs = retriever.search(query, k=k, filters=flt, vector=prepared.q_vec)
+        if asks_for_findings(searched):
+            prepared.docs = retriever.add_findings(prepared.docs, prepared.q_vec)
+        verdict = (self.scope.judge(query, prepared.q_vec, prepared.docs, retriever.index)
                    if prepared.docs else None)
         if verdict is None or not verdict.covered:
             return prepared.finish(decline(question, prepared.docs,
@@ -201,7 +205,7 @@ class Bot:
 
     def _fallback(self, prepared: _Prepared, exc: Exception) -> Answer:
         log.warning("llm_unavailable backend=%s error=%s", self.settings.llm, exc)
-        answer = self.extractive.answer(prepared.searched, prepared.docs, prepared.q_vec)
+        answer = self.extractive.answer(prepared.query, prepared.docs, prepared.q_vec)
         return _with_notice(answer, LLM_DOWN)
 
     # -- indexing --------------------------------------------------------------------------------
@@ -269,10 +273,11 @@ LLM_DOWN = ("The language model could not be reached, so this answer was put tog
 @dataclass
 class _Prepared:
     question: str
-    searched: str
+    searched: str               # the question made standalone: what the user is shown
     notice: str | None
     docs: list = field(default_factory=list)
     q_vec: Any = None
+    query: str = ""             # what is searched: ``searched`` plus the guidance's words for slang
 
     def finish(self, answer: Answer) -> Answer:
         if self.notice:

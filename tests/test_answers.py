@@ -125,3 +125,26 @@ def test_personal_cases_are_declined_and_signposted(indexed_bot):
     assert is_personal_case("My son got 3 years, can he appeal?")
     answer = indexed_bot.ask("My son got 3 years, can he appeal?")
     assert not answer.grounded and "solicitor" in answer.text
+
+
+@pytest.mark.parametrize(("question", "added"), [
+    ("can i ask the lads what they're in for?", ["their offences", "participants"]),
+    ("will the screws search my bag at the jail", ["prison officers", "prison"]),
+    ("can I add ex participants on facebook once theyre out", ["social media contact",
+                                                              "after release"]),
+    ("How many hours of teaching is a cat C prison likely to offer?", ["security category"]),
+])
+def test_colloquial_words_are_searched_with_the_guidance_words(question, added):
+    from bot.colloquial import expand
+
+    expanded = expand(question)
+    assert expanded.startswith(question)
+    assert all(words in expanded for words in added), expanded
+
+
+def test_plain_questions_are_searched_as_typed():
+    from bot.colloquial import expand
+
+    for question in ("How long does security vetting take?", "Can I bring art materials in?",
+                     "What did the Fine Cell Work evaluation find?"):
+        assert expand(question) == question

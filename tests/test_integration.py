@@ -88,3 +88,18 @@ def test_vector_search_finds_the_exact_nearest_passages(corpus_bot):
                                        include=[])["ids"][0]
         exact = [ids[i] for i in np.argsort(-(matrix @ vector))[:40]]
         assert set(found) == set(exact), question
+
+
+def test_slang_reaches_the_guidance_words(corpus_bot):
+    answer = corpus_bot.ask("is it alright to ask the lads what they're in for?")
+    assert answer.grounded
+    assert "offence" in answer.text.lower(), answer.text
+
+
+def test_a_question_about_what_a_study_changed_is_answered_from_its_findings(corpus_bot):
+    answer = corpus_bot.ask("Safe Ground's Man Up course with youth offending teams - did it "
+                            "actually change anything for the young people?")
+    assert answer.grounded and answer.citations
+    assert answer.citations[0].source == "evidence/safe-ground-family-man-and-fathers-inside.md"
+    assert any("found" in (c.section or "").lower() for c in answer.citations), answer.citations
+    assert "self-esteem" in answer.text, answer.text
