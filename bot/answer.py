@@ -98,6 +98,8 @@ _WORD = re.compile(r"[a-z0-9]+")
 _ASKS_FINDINGS = re.compile(r"\b(find|found|findings?|results?|show(ed|n|s)?|conclu\w*|outcomes?|"
                             r"evidence|effect\w*|impact|work(s|ed)?|help(s|ed)?|improv\w*|reduc\w*|"
                             r"success\w*|benefit\w*|chang\w* (anything|things|lives|behaviou?r)|"
+                            r"(been|was|were|ever) (independently |properly )?evaluated|"
+                            r"drop(s|ped)?|fell|reoffend\w*|"
                             r"ma(k|d)e (a|any) (real )?difference)\b", re.I)
 _ASKS_READING = re.compile(r"\b(read|reading|books?|reports?|guides?|publications?|research|"
                            r"studies|study|evidence|literature|articles?)\b", re.I)
@@ -265,8 +267,10 @@ def _with_list(sentence: Sentence, docs: Sequence[Document]) -> Sentence:
         end = sentence.end + m.end()
         items += 1
     span = text[sentence.start:end]
-    clean = "; ".join(clean_markdown(ln) for ln in span.splitlines() if ln.strip())
-    clean = clean.replace(":;", ":")
+    lines = [clean_markdown(ln) for ln in span.splitlines() if ln.strip()]
+    # Items keep their own words; their closing ";", "," or "." give way to one "; " between.
+    clean = lines[0] + " " + "; ".join(ln.rstrip(";,. ") for ln in lines[1:]) if len(lines) > 1 \
+        else lines[0]
     return Sentence(sentence.passage, sentence.start, end, span, clean)
 
 

@@ -289,6 +289,11 @@ def start_server(settings, index_dir: Path, question: str, timeout: float = 300.
     import httpx
 
     port = free_port()
+    # The exported ONNX encoder is made once per installation (on the first index), not at each
+    # start: lend the server the one already built rather than time a second export.
+    models, lent = Path(settings.index_dir) / "models", index_dir / "models"
+    if models.is_dir() and not lent.exists():
+        lent.symlink_to(models.resolve(), target_is_directory=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env.update({"BOT_INDEX_DIR": str(index_dir), "BOT_DOCS_DIR": str(settings.docs_dir),
                 "BOT_EMBED_MODEL": settings.embed_model, "BOT_HOST": "127.0.0.1",
