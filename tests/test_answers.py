@@ -148,3 +148,18 @@ def test_plain_questions_are_searched_as_typed():
     for question in ("How long does security vetting take?", "Can I bring art materials in?",
                      "What did the Fine Cell Work evaluation find?"):
         assert expand(question) == question
+
+
+def test_a_sentence_that_introduces_a_list_brings_the_list_once_punctuated():
+    from langchain_core.documents import Document
+
+    from bot.answer import _with_list, split_sentences
+
+    text = ("The five-year report found:\n- gains in literacy;\n- a first qualification for most;\n"
+            "- offending fell while people took part.\n\nA later paragraph.")
+    doc = Document(page_content=text, metadata={"source": "evidence/x.md"})
+    sentence = next(s for s in split_sentences(text) if s.text.rstrip().endswith(":"))
+    joined = _with_list(sentence, [doc]).clean
+    assert joined == ("The five-year report found: gains in literacy; a first qualification for "
+                      "most; offending fell while people took part"), joined
+    assert ";;" not in joined and "A later paragraph" not in joined
