@@ -213,6 +213,9 @@ class EmbeddingCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # A cache: after a power cut it may lack the last vectors written, never be corrupt, so
+        # commits need not wait for the disk (WAL with synchronous=NORMAL).
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vector BLOB, "
             "PRIMARY KEY (model, hash))"
