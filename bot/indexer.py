@@ -249,11 +249,8 @@ def embed_with_cache(embeddings: Any, cache: EmbeddingCache, texts: list[str]
         yield Progress("model", 1, 1)
     yield Progress("embed", 0, len(missing))
     for batch in _batches(missing, EMBED_BATCH):
-        texts_of_batch = [text_of[k] for k in batch]
-        # Our encoders give an array directly; any other LangChain embedder gives lists.
-        encode = getattr(embeddings, "encode", None)
-        vectors = np.asarray(encode(texts_of_batch) if encode else
-                             embeddings.embed_documents(texts_of_batch), dtype=np.float32)
+        vectors = np.asarray(embeddings.embed_documents([text_of[k] for k in batch]),
+                             dtype=np.float32)
         fresh = dict(zip(batch, vectors))
         cache.put_many(fresh)
         found.update(fresh)
