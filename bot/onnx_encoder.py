@@ -157,7 +157,13 @@ def build_onnx(model_dir: Path, cache_dir: Path, variant: str = "int8") -> Path:
         export_onnx(model_dir, fp32)
     if variant == "int8":
         log.info("onnx_quantize src=%s dest=%s", fp32, final)
-        quantize_int8(fp32, final)
+        try:
+            quantize_int8(fp32, final)
+        except FileNotFoundError:
+            # Another process starting at the same moment finished first and tidied up.
+            if final.exists():
+                return final
+            raise
         if exported:  # only a step on the way here: 90 MB nobody reads
             fp32.unlink(missing_ok=True)
     return final
