@@ -473,7 +473,7 @@ def plot(r: dict[str, Any], path: Path) -> bool:
     except ImportError:
         log.warning("bench_no_plot reason=matplotlib is not installed (pip install matplotlib)")
         return False
-    speed = {"raw encode": r["indexing"]["raw_chunks_per_s"],
+    speed = {f"raw encode\n({r.get('backend', 'torch')})": r["indexing"]["raw_chunks_per_s"],
              "pipeline": r["indexing"]["pipeline_chunks_per_s"]}
     for name in ("torch", "onnx-fp32", "onnx-int8"):
         if name in r.get("encoders", {}):
