@@ -111,7 +111,8 @@ def _clients(urls: list[str], clients: int, requests: int) -> dict[str, Any]:
 
 
 def run_mode(mode: str, docs_dir: Path, embed_model: str, clients: int, requests: int,
-             processes: int, cache: Path | None = None) -> dict[str, Any]:
+             processes: int, cache: Path | None = None, models: Path | None = None,
+             backend: str | None = None) -> dict[str, Any]:
     """One mode ("embedded" or "server"), from a fresh copy of the documents."""
     with tempfile.TemporaryDirectory(prefix=f"scaleout-{mode}-") as tmp:
         work = Path(tmp)
@@ -121,8 +122,13 @@ def run_mode(mode: str, docs_dir: Path, embed_model: str, clients: int, requests
         if cache is not None and cache.exists():
             (index / "cache").mkdir(parents=True)
             shutil.copy(cache, index / "cache" / "embeddings.sqlite")
+        if models is not None and models.is_dir():  # the exported encoder: made once, lent here
+            index.mkdir(parents=True, exist_ok=True)
+            (index / "models").symlink_to(models.resolve(), target_is_directory=True)
         base = {"BOT_DOCS_DIR": str(docs), "BOT_INDEX_DIR": str(index),
                 "BOT_EMBED_MODEL": embed_model}
+        if backend:
+            base["BOT_EMBED_BACKEND"] = backend
         procs: list[subprocess.Popen] = []
         try:
             if mode == "server":
@@ -168,14 +174,18 @@ def run_mode(mode: str, docs_dir: Path, embed_model: str, clients: int, requests
 
 
 def run_scaleout(docs_dir: Path, embed_model: str, clients: int = 16, requests: int = 320,
-                 cache: Path | None = None) -> dict[str, Any]:
+                 cache: Path | None = None, models: Path | None = None,
+                 backend: str | None = None) -> dict[str, Any]:
     """Embedded (one app process) and server mode (two app processes) side by side."""
-    return {"embedded": run_mode("embedded", docs_dir, embed_model, clients, requests, 1, cache),
-            "server": run_mode("server", docs_dir, embed_model, clients, requests, 2, cache)}
+    return {mode: run_mode(mode, docs_dir, embed_model, clients, requests, processes, cache,
+                           models, backend)
+            for mode, processes in (("embedded", 1), ("server", 2))}
 
 
-def write_scaleout(figures: dict[str, Any], path: Path) -> None:
+def write_scaleout(figures: dict[str, Any], path: Path, backend: str = "") -> None:
     """docs/scaleout.md: the two modes side by side, with the command and the machine."""
+    import time
+
     from bot.bench import load_average, machine
 
     info = machine()
@@ -187,9 +197,11 @@ def write_scaleout(figures: dict[str, Any], path: Path) -> None:
             ("Peak memory per app process (MiB)", "peak_rss_mib_per_app")]
     lines = [
         "# Scale-out: embedded mode against a Chroma server shared by two app processes", "",
-        "Measured by `python -m bot bench --scaleout-only` (or `--scaleout` with the other parts) "
-        f"on {info.get('cpus', '?')} CPU cores, {info.get('cpu', 'CPU')}, no GPU; load "
-        f"average when it finished {load_average()}.", "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} by `python -m bot bench --scaleout-only` "
+        f"(or `--scaleout` with the other parts) on {info.get('cpus', '?')} CPU cores, "
+        f"{info.get('cpu', 'CPU')}, no GPU"
+        + (f", embedding encoder `{backend}`" if backend else "")
+        + f"; load average when it finished {load_average()}.", "",
         "Each mode gets a fresh copy of `guidance_docs/` and its own index (the embedding cache "
         "is copied in, so the reindex measures the pipeline, not the model), then "
         f"{figures['embedded']['clients']} concurrent HTTP clients ask fixed questions, round "
