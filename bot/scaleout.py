@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 # (question, a source that a correct answer cites), answerable from the bundled library.
 QUESTIONS = [
     ("Can I take my mobile phone into the prison?", "guidance/bringing-items-in.md"),
+    # Both documents say a record does not stop clearance by itself; either is a right answer.
     ("Will a criminal record stop me getting security clearance?",
-     "guidance/security-vetting-and-checks.md"),
+     "guidance/security-vetting-and-checks.md|guidance/probation-and-community-settings.pdf"),
     ("What should I do if the alarm goes off during my session?",
      "guidance/personal-safety-and-incidents.pdf"),
     ("What is conditioning and how do I spot it?", "guidance/conditioning-and-boundaries.md"),
@@ -94,7 +95,7 @@ def _clients(urls: list[str], clients: int, requests: int) -> dict[str, Any]:
                         continue
                     body = reply.json()
                     cited = {c["source"] for c in body.get("citations", [])}
-                    wrong += not (body.get("grounded") and source in cited)
+                    wrong += not (body.get("grounded") and cited & set(source.split("|")))
                 except (httpx.HTTPError, ValueError):
                     latencies.append(time.perf_counter() - started)
                     errors += 1
@@ -207,7 +208,7 @@ def write_scaleout(figures: dict[str, Any], path: Path, backend: str = "") -> No
         f"{figures['embedded']['clients']} concurrent HTTP clients ask fixed questions, round "
         "robin over the app processes as a load balancer would, while a full reindex "
         "(`python -m bot index --full`) runs from another process. A wrong answer is one not "
-        "grounded or not citing the document that answers the question.", "",
+        "grounded or not citing a document that answers the question.", "",
         "| | Embedded (1 app process) | Chroma server (2 app processes) |", "| --- | --- | --- |"]
     for label, key in rows:
         lines.append(f"| {label} | {figures['embedded'].get(key)} | {figures['server'].get(key)} |")
