@@ -38,6 +38,10 @@ def start_server(index: Path) -> tuple[subprocess.Popen, str]:
     if cache.exists():
         (index / "cache").mkdir(parents=True, exist_ok=True)
         shutil.copy(cache, index / "cache" / "embeddings.sqlite")
+    models = ROOT / "index" / "models"  # the exported encoder, built once per checkout
+    if models.is_dir():
+        index.mkdir(parents=True, exist_ok=True)
+        (index / "models").symlink_to(models, target_is_directory=True)
     subprocess.run([sys.executable, "-m", "bot", "index"], cwd=ROOT, env=env, check=True)
     env["BOT_PORT"] = str(free_port())
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env)
