@@ -269,8 +269,8 @@ def _with_list(sentence: Sentence, docs: Sequence[Document]) -> Sentence:
     span = text[sentence.start:end]
     lines = [clean_markdown(ln) for ln in span.splitlines() if ln.strip()]
     # Items keep their own words; their closing ";", "," or "." give way to one "; " between.
-    clean = lines[0] + " " + "; ".join(ln.rstrip(";,. ") for ln in lines[1:]) if len(lines) > 1 \
-        else lines[0]
+    items = [ln.rstrip(";,. ") for ln in lines[1:]]
+    clean = " ".join([lines[0], "; ".join(i for i in items if i)]).strip()
     return Sentence(sentence.passage, sentence.start, end, span, clean)
 
 

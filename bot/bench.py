@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from bot.embeddings import backend_name, explicit_backend
+
 log = logging.getLogger(__name__)
 
 PARTS = ("indexing", "encoders", "latency", "load", "startup")
@@ -298,7 +300,10 @@ def start_server(settings, index_dir: Path, question: str, timeout: float = 300.
     env.update({"BOT_INDEX_DIR": str(index_dir), "BOT_DOCS_DIR": str(settings.docs_dir),
                 "BOT_EMBED_MODEL": settings.embed_model, "BOT_HOST": "127.0.0.1",
                 "BOT_PORT": str(port), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-                "ANONYMIZED_TELEMETRY": "False", "BOT_EMBED_BACKEND": settings.embed_backend})
+                "ANONYMIZED_TELEMETRY": "False"})
+    backend = explicit_backend(settings)
+    if backend:
+        env["BOT_EMBED_BACKEND"] = backend
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env,
@@ -367,7 +372,7 @@ def run_bench(settings, embeddings, options: BenchOptions,
     progress = progress or (lambda message: None)
     result: dict[str, Any] = {"machine": machine(), "load_before": load_average(),
                               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                              "model": settings.embed_model, "backend": settings.embed_backend}
+                              "model": settings.embed_model, "backend": backend_name(embeddings)}
     questions = question_texts(options.question_file, options.questions)
     with tempfile.TemporaryDirectory(prefix="bot-bench-") as tmp:
         work = Path(tmp)

@@ -224,14 +224,15 @@ def bench(obj: Context, as_json, out, no_report, synthetic, n_questions, clients
 
     bot = _bot_with_backend()
     if scaleout:
+        from bot.embeddings import backend_name, explicit_backend
         from bot.scaleout import run_scaleout, write_scaleout
 
         figures = run_scaleout(Path(bot.settings.docs_dir), bot.settings.embed_model,
                                cache=Path(bot.settings.index_dir) / "cache" / "embeddings.sqlite",
                                models=Path(bot.settings.index_dir) / "models",
-                               backend=bot.settings.embed_backend)
+                               backend=explicit_backend(bot.settings))
         if not no_report:
-            write_scaleout(figures, out.with_name("scaleout.md"), bot.settings.embed_backend)
+            write_scaleout(figures, out.with_name("scaleout.md"), backend_name(bot.embeddings))
         if scaleout == "only":
             if as_json:
                 _emit_json({"scaleout": figures})

@@ -193,6 +193,20 @@ def embeddings_for(settings) -> Embeddings:
                            fallback="embed_backend" not in settings.model_fields_set)
 
 
+def backend_name(embeddings: Embeddings) -> str:
+    """What actually runs the model: "onnx-int8", "onnx-fp32", "torch" or "fake"."""
+    variant = getattr(embeddings, "variant", None)
+    if variant:
+        return f"onnx-{variant}"
+    return "fake" if isinstance(embeddings, HashingEmbeddings) else TORCH
+
+
+def explicit_backend(settings) -> str | None:
+    """The backend the user set, or None when left at its default (which may fall back to
+    PyTorch): what a child process should be told, so that it chooses the same way."""
+    return settings.embed_backend if "embed_backend" in settings.model_fields_set else None
+
+
 def model_identity(embeddings: Embeddings) -> str:
     """A stable name for the model, recorded in the manifest and the cache key. The bundled model
     is named by its package, not its install path, so a new virtual environment keeps the cache;

@@ -53,6 +53,7 @@ def is_safe_refusal(answer) -> bool:
 
 def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None = None
                        ) -> dict[str, Any]:
+    from bot.answer import asks_for_findings
     from bot.colloquial import expand
     from bot.services import standalone_question
 
@@ -65,8 +66,11 @@ def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None 
         retriever = bot.retriever(index, mode=mode)
         hits5, rr = 0, 0.0
         for item in retrieval_items:
-            query = expand(standalone_question(item["question"], _history(item)))
+            question = standalone_question(item["question"], _history(item))
+            query = expand(question)
             docs = retriever.search(query, k=10)
+            if asks_for_findings(question):  # as the bot does (bot.services.Bot._prepare)
+                docs = retriever.add_findings(docs, None)
             sources = [d.metadata.get("source") for d in docs]
             expected = set(item["expect"])
             if expected & set(sources[:5]):

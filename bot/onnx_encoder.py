@@ -12,6 +12,7 @@ only ``onnxruntime``.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -151,21 +152,22 @@ def build_onnx(model_dir: Path, cache_dir: Path, variant: str = "int8") -> Path:
     final = cache_dir / f"{stem}-{variant}.onnx"
     if final.exists():
         return final
-    exported = not fp32.exists()
-    if exported:
-        log.info("onnx_export model=%s dest=%s", model_dir, fp32)
-        export_onnx(model_dir, fp32)
-    if variant == "int8":
-        log.info("onnx_quantize src=%s dest=%s", fp32, final)
-        try:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # One process builds at a time (two app processes may start together): the others wait,
+    # then find the finished file. The quantiser also writes a scratch file beside its input.
+    with open(cache_dir / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if final.exists():
+            return final
+        exported = not fp32.exists()
+        if exported:
+            log.info("onnx_export model=%s dest=%s", model_dir, fp32)
+            export_onnx(model_dir, fp32)
+        if variant == "int8":
+            log.info("onnx_quantize src=%s dest=%s", fp32, final)
             quantize_int8(fp32, final)
-        except FileNotFoundError:
-            # Another process starting at the same moment finished first and tidied up.
-            if final.exists():
-                return final
-            raise
-        if exported:  # only a step on the way here: 90 MB nobody reads
-            fp32.unlink(missing_ok=True)
+            if exported:  # only a step on the way here: 90 MB nobody reads
+                fp32.unlink(missing_ok=True)
     return final
 
 

@@ -331,7 +331,8 @@ class HybridRetriever(BaseRetriever):
                                            -int(index.metadatas[r].get("position", 0))))
             found = self.to_document(Hit(row, 0.0, similar.get(row), 0.0))
             at = docs.index(doc) + 1
-            return (docs[:at] + [found] + docs[at:])[:len(docs)]
+            # The lowest-ranked passage makes room only when the list is full.
+            return (docs[:at] + [found] + docs[at:])[:max(len(docs), self.k)]
         return docs
 
     def to_document(self, hit: Hit) -> Document:

@@ -57,18 +57,18 @@ _HARMFUL = [
                r"checks?|officers?|staff)\b", _F),
     re.compile(r"\bavoid(ing)? (the )?(search\w*|scanners?|dogs?|security checks?)\b", _F),
     re.compile(r"\b(without (being|getting) (caught|searched|noticed|found|detected)|"
-               r"without (security|staff|the officers|the prison|the governor|anyone|them) "
+               r"without (security|staff|the officers|the prison|the governor|anyone|them|"
+               r"probation|(his|her|their) probation officers?) "
                r"(knowing|noticing|finding|seeing|checking|approving)|"
                r"avoid (detection|being (searched|caught))|so (that )?(security|staff|the "
                r"officers|they|nobody|no one|probation|(his|her|their|the) probation officers?|"
                r"the prison|the governor|the school|the home|his family|anyone)( will)? "
-               r"(don'?t|do not|won'?t|will not|can'?t|cannot|never) (ever )?"
+               r"(don'?t|do not|doesn'?t|does not|won'?t|will not|can'?t|cannot|never) (ever )?"
                r"(find|notice|see|know|trace|track|check)|"
-               r"(can'?t|cannot|won'?t) be (traced|tracked)|untraceable|off the record|"
+               r"(can'?t|cannot|won'?t) be (traced|tracked) back to (me|us)|"
                r"behind (their|the prison'?s|staff'?s|probation'?s) backs?)\b", _F),
-    # Secret channels to someone in custody or on licence.
-    re.compile(r"\b(burner|secret|second|fake|anonymous|hidden) (phone|account|profile|"
-               r"e-?mail|number|sim)s?\b", _F),
+    # Secret channels to someone in custody or on licence ("a second phone for work" is fine).
+    re.compile(r"\b(burner|secret) (phone|account|profile|e-?mail|number|sim)s?\b", _F),
     re.compile(r"\b(give|gave|pass|share|send|sent|swap|exchange)\w*\b.{0,30}\b(my|personal|home|private)"
                r" (phone )?(number|address|e-?mail|instagram|facebook|snapchat|whatsapp|"
                r"social media|details)\b.{0,40}\b(prisoners?|participants?|inmates?|offenders?|"
@@ -80,9 +80,14 @@ _HARMFUL = [
 ]
 
 
+def plain(text: str) -> str:
+    """One space between words and straight apostrophes (phone keyboards type ’)."""
+    return " ".join(text.replace("\u2019", "'").replace("\u2018", "'").split())
+
+
 def is_harmful(question: str) -> bool:
     """A request for help breaking the rules, asked as something the user means to do."""
-    text = " ".join(question.split())
+    text = plain(question)
     if not any(p.search(text) for p in _HARMFUL):
         return False
     # "How do I get it past security?" is a request for help, whatever else the question says.
@@ -112,23 +117,26 @@ _PERSONAL_CASE = [
                r"officer)\b", _F),
     # The asker's own brush with the law now, not an old conviction and working in a prison.
     re.compile(r"\b(i|i'?ve|i have|i was|i got|i'?m|i am|i'?ve been|i have been) (just |been )?"
-               r"(arrested|charged|cautioned|summonsed|summoned|remanded|convicted|sentenced|"
+               r"(arrested|charged with|cautioned|summonsed|summoned|remanded|convicted|sentenced|"
                r"recalled|stopped by the police|pulled over|on bail)\b.{0,40}\b(yesterday|today|"
                r"last (night|week|month)|this (morning|week)|tonight|on (mon|tues|wednes|thurs|"
                r"fri|satur|sun)day)\b", _F),
-    re.compile(r"\bwill i (get|end up with|be given|have|receive) (a |an )?(criminal record|"
-               r"record|sentence|fine|conviction|caution|prison sentence|jail time|community "
-               r"order|ban)\b", _F),
-    re.compile(r"\b(will|could|might|would) i (go|be sent|end up|get sent) (to|in) (prison|jail|"
-               r"court|custody)\b", _F),
+    # ... but "Could I end up in prison if I bring my phone in?" is about the rules: answered.
+    re.compile(r"\bwill i (get|end up with|be given|receive) (a |an )?(criminal record|conviction|"
+               r"caution|prison sentence|jail time|community order)\b(?!.{0,80}\bif (i|we)\b)",
+               _F),
+    re.compile(r"\b(will|could|might) i (go|be sent|end up|get sent) (to|in) (prison|jail|custody)"
+               r"\b(?!.{0,80}\bif (i|we)\b)(?! (each|every|on|for (a|my|the) (session|residency|"
+               r"workshop)))", _F),
     re.compile(r"\b(i'?ve|i have|i'?ve got|i got) (a )?court (date|case|hearing|appearance)\b",
                _F),
-    re.compile(r"\b(visitors?'?|visiting) (cent(re|er)|hall|room|booking|order|times?|hours)\b",
-               _F),
+    re.compile(r"\b((visitors?'?|visiting) (booking|order|times?|hours)|visitors?'? cent(re|er)s? "
+               r"(at|in|for|near) (hmp|hmyoi|the prison|a prison|\w+ prison)|park(ing)? (for|at|"
+               r"near) (a |the |my )?visits?)\b", _F),
 ]
 
 
 def is_personal_case(question: str) -> bool:
     """A question about one person's legal case or custody, which needs individual advice."""
-    text = " ".join(question.split())
+    text = plain(question)
     return any(p.search(text) for p in _PERSONAL_CASE)

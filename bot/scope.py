@@ -4,10 +4,11 @@ Three checks, cheapest first, decide whether the bot answers from the passages i
 1. relevance: the best passage's cosine similarity, plus how much of the question's rarer
    vocabulary (IDF-weighted) those passages share; generic questions ("tell me a joke") fail here;
 2. out-of-scope areas: questions that sound close to the library but belong to someone else
-   (families visiting or sending money, prison officer careers, sentencing law, prisons abroad,
-   therapy training, selling art) are recognised by their similarity to short descriptions of
-   those areas, when that is at least their similarity to any passage; prisons in other
-   countries are recognised by name;
+   (families visiting or sending money, prison officer and probation careers, sentencing law,
+   therapy training, selling art, writing an artist statement, setting up a business, prison
+   statistics) are recognised by their similarity to short descriptions of those areas, when
+   that is at least their similarity to any passage; sentencing law and prisons in other
+   countries are also recognised by their words;
 3. personal cases and harmful requests are handled earlier, in :mod:`bot.safety`.
 The thresholds were calibrated on the project's question set (see docs/quality.md).
 """
@@ -65,10 +66,10 @@ AREA_MARGIN = 0.0        # ... that is at least the best passage's
 
 # The library covers England and Wales (and one Scottish study); questions about prisons in
 # other countries are out of scope. Embeddings barely tell countries apart, so this is lexical:
-# a country after "in", "from", ... ("prisons in Norway"), a country or nationality before a
-# justice word ("Norwegian prisons", "the US system"), or a famous prison abroad. A nationality
-# alone is not enough: "Indian classical dance" or "Irish music" in a prison is in scope, and
-# "us" is a pronoun unless written "US".
+# a country after "in" ("prisons in Norway"; not "from": a participant from Poland is in scope),
+# a country or nationality before a justice institution ("Norwegian prisons", "the US system"),
+# or a famous prison abroad. A nationality alone is not enough: "Indian classical dance" or
+# "Polish prisoners" in an English prison is in scope, and "us" is a pronoun unless written "US".
 _COUNTRIES = (
     r"usa|u\.s\.a?\.?|united states|america|canada|mexico|brazil|argentina|colombia|chile|peru|"
     r"venezuela|jamaica|trinidad|barbados|cuba|australia|new zealand|ireland|northern ireland|"
@@ -78,7 +79,7 @@ _COUNTRIES = (
     r"belarus|lithuania|latvia|estonia|turkey|israel|palestine|egypt|morocco|algeria|tunisia|"
     r"nigeria|ghana|kenya|uganda|tanzania|ethiopia|somalia|sudan|zimbabwe|zambia|rwanda|"
     r"south africa|saudi arabia|dubai|the uae|united arab emirates|qatar|iran|iraq|syria|"
-    r"lebanon|jordan|afghanistan|pakistan|india|bangladesh|sri lanka|nepal|china|hong kong|"
+    r"lebanon|afghanistan|pakistan|india|bangladesh|sri lanka|nepal|china|hong kong|"
     r"taiwan|japan|south korea|north korea|korea|thailand|vietnam|cambodia|laos|myanmar|burma|"
     r"malaysia|singapore|indonesia|bali|philippines|europe|africa|asia|south america|"
     r"latin america|scandinavia|the caribbean")
@@ -89,15 +90,20 @@ _NATIONALITIES = (
     r"ukrainian|russian|turkish|israeli|egyptian|moroccan|nigerian|ghanaian|kenyan|"
     r"south african|saudi|iranian|pakistani|indian|bangladeshi|chinese|japanese|korean|thai|"
     r"vietnamese|filipino|indonesian|malaysian|singaporean|european|scandinavian|nordic")
-_JUSTICE = (r"prisons?|jails?|prisoners?|inmates?|penal|penitentiar\w*|correctional|"
-            r"corrections|justice|criminal|courts?|probation|parole|custody|detention|"
-            r"youth (justice|custody|detention)|system|government|law|police")
+# Institutions, not people: "Polish prisoners" in an English prison are in scope.
+_JUSTICE = (r"prisons?|jails?|penal|penitentiar\w*|correctional|corrections|justice|criminal|"
+            r"courts?|probation|parole|custody|detention|youth (justice|custody|detention)|"
+            r"system|government|law|police")
+# A question about another country's prisons says what it is about somewhere.
+_ABOUT_JUSTICE = re.compile(r"\b(prisons?|jails?|prisoners?|inmates?|locked up|custody|probation|"
+                            r"justice|penal|criminal|offenders?|arts? (programmes?|projects?)|"
+                            r"anything like|equivalents?|research|evidence|stud(y|ies))\b", re.I)
 _ABROAD_PATTERNS = [
-    re.compile(rf"\b(in|to|across|around|within|inside|outside|of|than) (the )?"
-               rf"({_COUNTRIES})\b(?! ?[-']?(style|inspired))", re.I),
+    re.compile(rf"\b(in|within|inside|than) (the )?({_COUNTRIES})\b(?! ?[-']?(style|inspired))",
+               re.I),
     re.compile(rf"\b({_COUNTRIES})('s)? ({_JUSTICE})\b", re.I),
     re.compile(rf"\b({_NATIONALITIES}) ({_JUSTICE})\b", re.I),
-    re.compile(r"\b(US|USA|U\.S\.A?\.?)\b"),   # upper case only: "us" is a pronoun
+    re.compile(r"\b(US|USA|U\.S\.A?\.?)\b"),   # capitals only: "us" is a pronoun (see below)
     re.compile(r"\b(san quentin|rikers|guantanamo|alcatraz|sing sing|halden|abroad|overseas|"
                r"other countries|another country|foreign (prisons?|jails?|countr\w+))\b", re.I),
 ]
@@ -113,7 +119,13 @@ LAW = re.compile(r"\b(sentencing (guidelines?|council|law|rules)|maximum (senten
 
 
 def is_abroad(question: str) -> bool:
-    """Whether a question is about prisons or justice in another country."""
+    """Whether a question is about prisons or justice in another country: a place named with
+    "in" ("his time in Jamaica") counts only when the question is about justice at all, and
+    "US" in capitals only when the question is not typed all in capitals."""
+    if not _ABOUT_JUSTICE.search(question):
+        return False
+    if question.isupper():
+        question = question.lower()
     return any(p.search(question) for p in _ABROAD_PATTERNS)
 
 
