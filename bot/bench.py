@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.embeddings import backend_name, explicit_backend
+from bot.embeddings import backend_name, explicit_backend, lend_models, models_dir
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def bench_encoders(settings, texts: list[str], rounds: int) -> dict[str, Any]:
     folder = _local_model_dir(settings.embed_model)
     if folder is None:
         return {"skipped": "the model is not a local folder"}
-    models = Path(settings.index_dir) / "models"
+    models = models_dir(settings.index_dir)
     encoders = {"torch": SentenceTransformerEmbeddings(str(folder), settings.embed_batch_size),
                 "onnx-fp32": OnnxEmbeddings(folder, models, "fp32", settings.embed_batch_size),
                 "onnx-int8": OnnxEmbeddings(folder, models, "int8", settings.embed_batch_size)}
@@ -285,6 +285,16 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def child_env(**bot_vars: str | None) -> dict[str, str]:
+    """The environment for a ``python -m bot`` child process: this one's, without its own
+    ``BOT_*`` settings, offline, plus ``bot_vars`` (those given as None are left unset)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update({"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+                "ANONYMIZED_TELEMETRY": "False"})
+    env.update({k: v for k, v in bot_vars.items() if v is not None})
+    return env
+
+
 def start_server(settings, index_dir: Path, question: str, timeout: float = 300.0):
     """Launch ``python -m bot serve`` and wait for its first answer; returns (process, url,
     seconds from launch to the first answer)."""
@@ -293,17 +303,10 @@ def start_server(settings, index_dir: Path, question: str, timeout: float = 300.
     port = free_port()
     # The exported ONNX encoder is made once per installation (on the first index), not at each
     # start: lend the server the one already built rather than time a second export.
-    models, lent = Path(settings.index_dir) / "models", index_dir / "models"
-    if models.is_dir() and not lent.exists():
-        lent.symlink_to(models.resolve(), target_is_directory=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update({"BOT_INDEX_DIR": str(index_dir), "BOT_DOCS_DIR": str(settings.docs_dir),
-                "BOT_EMBED_MODEL": settings.embed_model, "BOT_HOST": "127.0.0.1",
-                "BOT_PORT": str(port), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-                "ANONYMIZED_TELEMETRY": "False"})
-    backend = explicit_backend(settings)
-    if backend:
-        env["BOT_EMBED_BACKEND"] = backend
+    lend_models(settings.index_dir, index_dir)
+    env = child_env(BOT_INDEX_DIR=str(index_dir), BOT_DOCS_DIR=str(settings.docs_dir),
+                    BOT_EMBED_MODEL=settings.embed_model, BOT_HOST="127.0.0.1",
+                    BOT_PORT=str(port), BOT_EMBED_BACKEND=explicit_backend(settings))
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env,

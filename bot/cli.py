@@ -229,7 +229,7 @@ def bench(obj: Context, as_json, out, no_report, synthetic, n_questions, clients
 
         figures = run_scaleout(Path(bot.settings.docs_dir), bot.settings.embed_model,
                                cache=Path(bot.settings.index_dir) / "cache" / "embeddings.sqlite",
-                               models=Path(bot.settings.index_dir) / "models",
+                               lend_from=Path(bot.settings.index_dir),
                                backend=explicit_backend(bot.settings))
         if not no_report:
             write_scaleout(figures, out.with_name("scaleout.md"), backend_name(bot.embeddings))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from bot.safety import plain
+
 _F = re.I
 
 COLLOQUIAL: list[tuple[re.Pattern[str], str]] = [
@@ -54,8 +56,6 @@ COLLOQUIAL: list[tuple[re.Pattern[str], str]] = [
 
 def expand(question: str) -> str:
     """The question followed by the guidance's words for any colloquial phrase in it."""
-    from bot.safety import plain
-
     question = plain(question)
     extra: list[str] = []
     for pattern, words in COLLOQUIAL:

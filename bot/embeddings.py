@@ -184,12 +184,26 @@ def make_embeddings(name: str, batch_size: int = 32, backend: str = DEFAULT_BACK
     return SentenceTransformerEmbeddings(str(folder or name), batch_size)
 
 
+def models_dir(index_dir: Path) -> Path:
+    """Where exported encoders are kept: ``<index>/models``."""
+    return Path(index_dir) / "models"
+
+
+def lend_models(from_index: Path, to_index: Path) -> None:
+    """Let a temporary index use the encoders already exported for ``from_index`` (a link), so
+    a benchmark or screenshot run does not spend its time exporting the model again."""
+    source, target = models_dir(from_index), models_dir(to_index)
+    if source.is_dir() and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(source.resolve(), target_is_directory=True)
+
+
 def embeddings_for(settings) -> Embeddings:
     """The embedder that ``settings`` ask for (model and backend; ONNX exports in <index>/models).
     A backend left at its default falls back to PyTorch for a model ONNX cannot reproduce."""
     return make_embeddings(settings.embed_model, settings.embed_batch_size,
                            backend=settings.embed_backend,
-                           cache_dir=Path(settings.index_dir) / "models",
+                           cache_dir=models_dir(settings.index_dir),
                            fallback="embed_backend" not in settings.model_fields_set)
 
 

@@ -53,9 +53,7 @@ def is_safe_refusal(answer) -> bool:
 
 def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None = None
                        ) -> dict[str, Any]:
-    from bot.answer import asks_for_findings
-    from bot.colloquial import expand
-    from bot.services import standalone_question
+    from bot.services import find_passages, standalone_question
 
     items = load_questions(path)[:limit] if limit else load_questions(path)
     index = bot.search_index()
@@ -66,11 +64,8 @@ def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None 
         retriever = bot.retriever(index, mode=mode)
         hits5, rr = 0, 0.0
         for item in retrieval_items:
-            question = standalone_question(item["question"], _history(item))
-            query = expand(question)
-            docs = retriever.search(query, k=10)
-            if asks_for_findings(question):  # as the bot does (bot.services.Bot._prepare)
-                docs = retriever.add_findings(docs, None)
+            _, _, docs = find_passages(
+                retriever, standalone_question(item["question"], _history(item)), k=10)
             sources = [d.metadata.get("source") for d in docs]
             expected = set(item["expect"])
             if expected & set(sources[:5]):
@@ -91,8 +86,7 @@ def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None 
 
 def _follow_up_metrics(bot, index, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Recall@5 of follow-up questions searched as typed, and as rewritten from the history."""
-    from bot.colloquial import expand
-    from bot.services import standalone_question
+    from bot.services import find_passages, standalone_question
 
     follow_ups = [i for i in items if i.get("history")]
     retriever = bot.retriever(index)
@@ -101,7 +95,7 @@ def _follow_up_metrics(bot, index, items: list[dict[str, Any]]) -> dict[str, Any
         expected = set(item["expect"])
         for key, query in (("as_typed", item["question"]),
                            ("rewritten", standalone_question(item["question"], _history(item)))):
-            sources = [d.metadata.get("source") for d in retriever.search(expand(query), k=5)]
+            sources = [d.metadata.get("source") for d in find_passages(retriever, query, k=5)[2]]
             hits[key] += bool(expected & set(sources))
     n = len(follow_ups) or 1
     return {"pairs": len(follow_ups), "recall@5_as_typed": hits["as_typed"] / n,

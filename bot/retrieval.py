@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -114,13 +115,15 @@ class SearchIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @cached_property
+    def _rows_by_source(self) -> dict[str, list[int]]:
+        by_source: dict[str, list[int]] = {}
+        for row, meta in enumerate(self.metadatas):
+            by_source.setdefault(meta.get("source", ""), []).append(row)
+        return by_source
+
     def rows_of(self, source: str) -> list[int]:
-        """The rows of one document's passages, in index order."""
-        if not hasattr(self, "_rows_by_source"):
-            by_source: dict[str, list[int]] = {}
-            for row, meta in enumerate(self.metadatas):
-                by_source.setdefault(meta.get("source", ""), []).append(row)
-            self._rows_by_source = by_source
+        """The rows of one document's passages, in index order (grouped on first use)."""
         return self._rows_by_source.get(source, [])
 
     def sources(self) -> list[str]:

@@ -11,7 +11,6 @@ run. Reported per mode: throughput, p50/p95 latency, errors (non-200 replies) an
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,8 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any
 
-from bot.bench import free_port, peak_rss_mib, percentiles
+from bot.bench import child_env, free_port, peak_rss_mib, percentiles
+from bot.embeddings import lend_models
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +39,6 @@ QUESTIONS = [
      "guidance/women-in-custody-and-trauma-informed-practice.md"),
     ("Can I bring scissors and craft knives for a workshop?", "guidance/bringing-items-in.md"),
 ]
-
-
-def _env(base: dict[str, str], **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update({"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-                "ANONYMIZED_TELEMETRY": "False"})
-    env.update(base)
-    env.update(extra)
-    return env
 
 
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 300.0) -> None:
@@ -112,7 +103,7 @@ def _clients(urls: list[str], clients: int, requests: int) -> dict[str, Any]:
 
 
 def run_mode(mode: str, docs_dir: Path, embed_model: str, clients: int, requests: int,
-             processes: int, cache: Path | None = None, models: Path | None = None,
+             processes: int, cache: Path | None = None, lend_from: Path | None = None,
              backend: str | None = None) -> dict[str, Any]:
     """One mode ("embedded" or "server"), from a fresh copy of the documents."""
     with tempfile.TemporaryDirectory(prefix=f"scaleout-{mode}-") as tmp:
@@ -123,13 +114,10 @@ def run_mode(mode: str, docs_dir: Path, embed_model: str, clients: int, requests
         if cache is not None and cache.exists():
             (index / "cache").mkdir(parents=True)
             shutil.copy(cache, index / "cache" / "embeddings.sqlite")
-        if models is not None and models.is_dir():  # the exported encoder: made once, lent here
-            index.mkdir(parents=True, exist_ok=True)
-            (index / "models").symlink_to(models.resolve(), target_is_directory=True)
+        if lend_from is not None:  # the exported encoder: made once, lent here
+            lend_models(lend_from, index)
         base = {"BOT_DOCS_DIR": str(docs), "BOT_INDEX_DIR": str(index),
-                "BOT_EMBED_MODEL": embed_model}
-        if backend:
-            base["BOT_EMBED_BACKEND"] = backend
+                "BOT_EMBED_MODEL": embed_model, "BOT_EMBED_BACKEND": backend}
         procs: list[subprocess.Popen] = []
         try:
             if mode == "server":
@@ -140,13 +128,13 @@ def run_mode(mode: str, docs_dir: Path, embed_model: str, clients: int, requests
                      str(work / "chroma")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 base["BOT_CHROMA_URL"] = f"http://127.0.0.1:{port}"
                 _wait_http(f"{base['BOT_CHROMA_URL']}/api/v2/heartbeat", procs[0], 60)
-            subprocess.run([sys.executable, "-m", "bot", "index"], env=_env(base), check=True,
+            subprocess.run([sys.executable, "-m", "bot", "index"], env=child_env(**base), check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             urls = []
             for _ in range(processes):
                 port = free_port()
                 proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"],
-                                        env=_env(base, BOT_PORT=str(port)),
+                                        env=child_env(**base, BOT_PORT=str(port)),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 procs.append(proc)
                 urls.append(f"http://127.0.0.1:{port}")
@@ -157,7 +145,7 @@ def run_mode(mode: str, docs_dir: Path, embed_model: str, clients: int, requests
                 time.sleep(1.0)  # let the clients get going first
                 started = time.perf_counter()
                 done = subprocess.run([sys.executable, "-m", "bot", "index", "--full"],
-                                      env=_env(base), stdout=subprocess.DEVNULL,
+                                      env=child_env(**base), stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
                 reindex.update(seconds=round(time.perf_counter() - started, 2),
                                exit_code=done.returncode)
@@ -175,11 +163,11 @@ def run_mode(mode: str, docs_dir: Path, embed_model: str, clients: int, requests
 
 
 def run_scaleout(docs_dir: Path, embed_model: str, clients: int = 16, requests: int = 320,
-                 cache: Path | None = None, models: Path | None = None,
+                 cache: Path | None = None, lend_from: Path | None = None,
                  backend: str | None = None) -> dict[str, Any]:
     """Embedded (one app process) and server mode (two app processes) side by side."""
     return {mode: run_mode(mode, docs_dir, embed_model, clients, requests, processes, cache,
-                           models, backend)
+                           lend_from, backend)
             for mode, processes in (("embedded", 1), ("server", 2))}
 
 

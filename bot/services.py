@@ -41,6 +41,20 @@ _POINTS_BACK = re.compile(r"\b(it|that|this|they|them|those|these|he|she|him|her
 RULES_QUERY = " prohibited items rules security department report conditioning boundaries"
 
 
+def find_passages(retriever: HybridRetriever, searched: str, embed=None, k: int | None = None,
+                  filters: dict[str, Any] | None = None) -> tuple[str, Any, list]:
+    """What the bot searches for a standalone question, for the chat and for ``eval`` alike:
+    the question plus the guidance's words for any everyday ones in it (embedded with ``embed``
+    when given), and, for a question about what a study found, that study's findings section.
+    Returns (query searched, its vector or None, passages)."""
+    query = expand(searched)
+    vector = embed(query) if embed is not None else None
+    docs = retriever.search(query, k=k, filters=filters, vector=vector)
+    if asks_for_findings(searched):
+        docs = retriever.add_findings(docs, vector)
+    return query, vector, docs
+
+
 def standalone_question(question: str, history: Sequence[dict[str, str]] | None) -> str:
     """The question to search for: a follow-up ("how long does it take?") borrows the words of
     the previous user question. Offline and instant; an LLM backend may rewrite instead."""
@@ -182,12 +196,9 @@ class Bot:
         if is_harmful(question):
             rules = retriever.search(question + RULES_QUERY, k=k or self.settings.top_k)
             return prepared.finish(refuse(self.extractive, question, rules))
-        prepared.query = query = expand(searched)
-        prepared.q_vec = self.embeddings.embed_query(query)
-        prepared.docs = retriever.search(query, k=k, filters=flt, vector=prepared.q_vec)
-        if asks_for_findings(searched):
-            prepared.docs = retriever.add_findings(prepared.docs, prepared.q_vec)
-        verdict = (self.scope.judge(query, prepared.q_vec, prepared.docs, retriever.index)
+        prepared.query, prepared.q_vec, prepared.docs = find_passages(
+            retriever, searched, self.embeddings.embed_query, k, flt)
+        verdict = (self.scope.judge(prepared.query, prepared.q_vec, prepared.docs, retriever.index)
                    if prepared.docs else None)
         if verdict is None or not verdict.covered:
             return prepared.finish(decline(question, prepared.docs,

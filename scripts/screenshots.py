@@ -7,9 +7,7 @@ Debian's Chromium with Playwright and saves PNGs under docs/screenshots/. ``make
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,29 +17,21 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
+from bot.bench import child_env, free_port
+from bot.embeddings import lend_models
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 PASSWORD = "screenshot-only"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(index: Path) -> tuple[subprocess.Popen, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update({"BOT_INDEX_DIR": str(index), "BOT_STAFF_PASSWORD": PASSWORD,
-                "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"})
+    env = child_env(BOT_INDEX_DIR=str(index), BOT_STAFF_PASSWORD=PASSWORD)
     cache = ROOT / "index" / "cache" / "embeddings.sqlite"
     if cache.exists():
         (index / "cache").mkdir(parents=True, exist_ok=True)
         shutil.copy(cache, index / "cache" / "embeddings.sqlite")
-    models = ROOT / "index" / "models"  # the exported encoder, built once per checkout
-    if models.is_dir():
-        index.mkdir(parents=True, exist_ok=True)
-        (index / "models").symlink_to(models, target_is_directory=True)
+    lend_models(ROOT / "index", index)  # the exported encoder, built once per checkout
     subprocess.run([sys.executable, "-m", "bot", "index"], cwd=ROOT, env=env, check=True)
     env["BOT_PORT"] = str(free_port())
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env)
