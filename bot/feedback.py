@@ -146,5 +146,13 @@ class FeedbackStore:
                   "example_questions"]
         writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
         return buffer.getvalue()
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: one that starts like a formula (=, +, -, @, a tab
+    or a carriage return) gets a leading apostrophe, so a question typed by a user never runs."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -25,7 +25,7 @@ from bot.chunking import chunk_file
 from bot.documents import Chunk, FileProblem, IndexReport, Progress, sha256_bytes
 from bot.embeddings import EmbeddingCache, model_identity
 from bot.errors import BotError, DocumentError
-from bot.loaders import is_supported, load_file
+from bot.loaders import is_supported, load_file, path_inside
 from bot.store import EmbeddedStore, Version, new_version_id
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 EMBED_BATCH = 64
 STORE_BATCH = 1000
 SHORT_DOCUMENT_CHARS = 300
+MAX_PASSAGES_PER_FILE = 3000
 REQUIRED_FIELDS = {
     "guidance": ("title", "doc_type", "updated", "settings"),
     "evidence": ("title", "doc_type", "authors", "year", "evidence_strength"),
@@ -56,7 +57,16 @@ def scan(docs_dir: Path, report: IndexReport) -> list[Path]:
     files = []
     for path in sorted(docs_dir.rglob("*")):
         rel = path.relative_to(docs_dir)
-        if any(part.startswith((".", "~$")) for part in rel.parts) or not path.is_file():
+        if any(part.startswith((".", "~$")) for part in rel.parts):
+            continue
+        if path.is_symlink():
+            try:  # a link may point inside the folder; never outside it, never in a loop
+                path_inside(docs_dir, rel.as_posix())
+            except (ValueError, OSError, RuntimeError):
+                report.skipped.append(FileProblem(
+                    rel.as_posix(), "a link to a file outside the documents folder: not read"))
+                continue
+        if not path.is_file():
             continue
         if is_supported(path):
             files.append(path)
@@ -197,6 +207,9 @@ def _read(job: IndexJob, path: Path, source: str, report: IndexReport
     chunks = chunk_file(loaded, job.chunk_size, job.chunk_overlap)
     if not chunks:
         raise DocumentError("no text to index: the file yielded no passages")
+    if len(chunks) > MAX_PASSAGES_PER_FILE:
+        raise DocumentError(f"too many passages: {len(chunks):,} (the limit is "
+                            f"{MAX_PASSAGES_PER_FILE:,}): split the document")
     text_chars = sum(len(d.page_content.strip()) for d in loaded.documents)
     if text_chars < SHORT_DOCUMENT_CHARS:
         report.warn(source, f"very short: only {text_chars} characters of text")

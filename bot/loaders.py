@@ -27,7 +27,12 @@ from bot.errors import DocumentError
 log = logging.getLogger(__name__)
 
 SUPPORTED = {".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm"}
+# Caps on what one file may cost, so that a hostile or mistaken upload is a file problem in the
+# report rather than minutes of work and gigabytes of memory (docs/security.md).
 MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_PDF_PAGES = 500
+MAX_TEXT_CHARS = 2_000_000           # characters of text in one file, any format
+MAX_DOCX_XML_BYTES = 20 * 1024 * 1024  # a Word file's XML, uncompressed, checked before parsing
 Heading = tuple[int, int, int, str]  # start, end, level, title
 
 
@@ -66,6 +71,10 @@ def load_file(path: Path, root: Path) -> LoadedFile:
     if reader is None:
         raise DocumentError(f"unsupported file type '{suffix}'")
     pages, meta, warnings = reader(data)
+    chars = sum(len(text) for _, text, _ in pages)
+    if chars > MAX_TEXT_CHARS:
+        raise DocumentError(f"too much text: about {chars // 1000:,} thousand characters (the "
+                            f"limit is {MAX_TEXT_CHARS // 1000:,} thousand): split the document")
     meta = _finish_metadata(meta, source, path, pages)
     documents = []
     for page_no, text, headings in pages:
@@ -84,8 +93,12 @@ _FENCE = re.compile(r"^(```|~~~)", re.M)
 def decode_text(data: bytes) -> tuple[str, list[str]]:
     """UTF-8 if it is; otherwise Windows-1252/Latin-1 (common for older files), with a warning.
 
-    Binary data with a text extension is refused rather than indexed as gibberish.
+    Binary data with a text extension is refused rather than indexed as gibberish, and text over
+    the character cap before it is parsed.
     """
+    if len(data) > 4 * MAX_TEXT_CHARS:
+        raise DocumentError(f"too much text: {len(data) // (1024 * 1024)} MB (the limit is about "
+                            f"{MAX_TEXT_CHARS // 1000:,} thousand characters): split the document")
     if b"\x00" in data[:8192]:
         raise DocumentError("not a text file: it contains binary data")
     warnings: list[str] = []
@@ -172,6 +185,9 @@ def _read_pdf(data: bytes):
         raise DocumentError("not a readable PDF: the file is damaged or incomplete") from exc
     if page_count == 0:
         raise DocumentError("not a readable PDF: it has no pages")
+    if page_count > MAX_PDF_PAGES:
+        raise DocumentError(f"too many pages: {page_count} (the limit is {MAX_PDF_PAGES}): split "
+                            "the PDF")
     outline = _pdf_outline(reader)
     raw_pages: list[list[str]] = []
     warnings: list[str] = []
@@ -310,10 +326,28 @@ def _pdf_metadata(reader) -> dict[str, Any]:
 # -- Word ----------------------------------------------------------------------------------------
 
 
+def _docx_size_check(data: bytes) -> None:
+    """Refuse a Word file whose XML would expand past the cap, before any of it is parsed."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            expanded = sum(info.file_size for info in archive.infolist()
+                           if info.filename.endswith(".xml") or info.filename.endswith(".rels"))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DocumentError(
+            "not a readable Word document: it may be damaged or password-protected") from exc
+    if expanded > MAX_DOCX_XML_BYTES:
+        raise DocumentError(f"too large when unpacked: {expanded // (1024 * 1024)} MB of XML (the "
+                            f"limit is {MAX_DOCX_XML_BYTES // (1024 * 1024)} MB): split the "
+                            "document")
+
+
 def _read_docx(data: bytes):
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    _docx_size_check(data)
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:

@@ -6,7 +6,11 @@ and conversation exports all use it, so a citation reads the same everywhere.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bot.documents import Answer, Citation, IndexReport
@@ -119,3 +123,22 @@ def conversation_markdown(turns: Sequence[tuple[str, dict[str, Any]]]) -> str:
             lines.append("")
     lines.append("*Guidance, not legal advice; local rules vary. Check with the establishment.*")
     return "\n".join(lines) + "\n"
+
+
+EXPORT_KEEP_SECONDS = 3600
+
+
+def export_path(filename: str, keep_seconds: float = EXPORT_KEEP_SECONDS) -> Path:
+    """A fresh path for a file the web app hands to a user (a conversation, a report). Exports
+    live in one folder under the system's temporary directory, and those older than
+    ``keep_seconds`` are deleted whenever a new one is made, so they never pile up."""
+    base = Path(tempfile.gettempdir()) / "bot-exports"
+    base.mkdir(exist_ok=True)
+    now = time.time()
+    for old in base.iterdir():
+        try:
+            if now - old.stat().st_mtime > keep_seconds:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(dir=base)) / filename

@@ -34,7 +34,15 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, IndexBusyError, StoreUnavailable
-from bot.store import FORMAT, ManifestStore, busy_error, chroma_settings, hnsw_configuration, pid_alive
+from bot.store import (
+    FORMAT,
+    ManifestStore,
+    busy_error,
+    checked_manifest,
+    chroma_settings,
+    hnsw_configuration,
+    pid_alive,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +177,16 @@ class ServerStore(ManifestStore):
         if not isinstance(data, dict):
             raise BotError(f"The index manifest in the Chroma server at {self.url} is unreadable: "
                            "run 'python -m bot index --full' to rebuild the index.")
-        return data
+        return checked_manifest(data, f"in the Chroma server at {self.url}")
+
+    def version_exists(self, version_id: str) -> bool:
+        from chromadb.errors import NotFoundError
+
+        try:
+            self.call(ServerCollection(self, self.collection_name(version_id)).target)
+        except NotFoundError:
+            return False
+        return True
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Replace the manifest record in one upsert (readers see all of it or none of it), after

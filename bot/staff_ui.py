@@ -7,6 +7,7 @@ sentence in the result box, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,47 @@ from bot.staff import ENABLE_HINT, Staff
 log = logging.getLogger(__name__)
 
 
+FAILED = "Something went wrong: the live index was left as it was. Try again."
+
+
 def _guard(action):
-    def run(*args: Any) -> str:
+    """Every staff handler answers with a sentence: a BotError's own, or a general one (the
+    details go to the log, never to the page)."""
+    @functools.wraps(action)
+    def run(*args: Any, **kwargs: Any):
         try:
-            return action(*args)
+            return action(*args, **kwargs)
         except BotError as exc:
             return exc.message
         except Exception:
             log.exception("staff_action_failed")
-            return "Something went wrong: the live index was left as it was. Try again."
+            return FAILED
     return run
+
+
+def _raise_sentences(action):
+    """For handlers whose output is a table or a file: errors become a Gradio error sentence."""
+    @functools.wraps(action)
+    def run(*args: Any, **kwargs: Any):
+        import gradio as gr
+
+        try:
+            return action(*args, **kwargs)
+        except BotError as exc:
+            raise gr.Error(exc.message) from None
+        except Exception:
+            log.exception("staff_action_failed")
+            raise gr.Error("Something went wrong while reading the feedback: try again.") from None
+    return run
+
+
+def _forget_upload(path: Path) -> None:
+    """Remove the copy the web framework kept of an upload (and its folder, when empty)."""
+    try:
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()
+    except OSError:
+        pass
 
 
 def build_staff_tab(bot) -> None:
@@ -81,8 +113,9 @@ def build_staff_tab(bot) -> None:
     def do_preview(pw: str) -> str:
         from bot.indexer import drive
 
-        return index_summary(drive(staff.index(pw, dry_run=True)))
+        return index_summary(drive(staff.index_in_child(pw, dry_run=True)))
 
+    @_guard
     def do_reindex(pw: str, progress=gr.Progress()) -> str:
         from bot.indexer import drive
 
@@ -90,47 +123,42 @@ def build_staff_tab(bot) -> None:
             if event.total:
                 progress((event.done, event.total), desc=f"{event.label} {event.current}".strip())
 
-        try:
-            return index_summary(drive(staff.index(pw), show))
-        except BotError as exc:
-            return exc.message
+        return index_summary(drive(staff.index_in_child(pw), show))
 
     @_guard
     def do_upload(pw: str, path: str | None, kind: str, confirm: bool) -> str:
         if not path:
             return "Choose a file to upload first."
         file = Path(path)
-        return staff.upload(pw, file.name, file.read_bytes(), kind, replace=confirm)
-
-    def do_remove(pw: str, name: str, progress=gr.Progress()) -> str:
         try:
-            message = staff.remove(pw, name.strip())
-        except BotError as exc:
-            return exc.message
+            return staff.upload_file(pw, file, file.name, kind, replace=confirm)
+        finally:
+            _forget_upload(file)
+
+    @_guard
+    def do_remove(pw: str, name: str, progress=gr.Progress()) -> str:
+        message = staff.remove(pw, name.strip())
         return f"{message}\n{do_reindex(pw, progress)}"
 
+    @_raise_sentences
     def do_report(pw: str):
-        try:
-            staff.check(pw)
-        except BotError as exc:
-            raise gr.Error(exc.message) from None
+        staff.check(pw)
         rows = bot.feedback().report()
         return [[r["topic"], r["not_covered"], r["not_helpful"], r["helpful"], r["reasons"],
                  r["sources"], r["example_questions"]] for r in rows]
 
+    @_raise_sentences
     def do_csv(pw: str):
-        do_report(pw)
-        import tempfile
+        staff.check(pw)
+        from bot.render import export_path
 
-        path = Path(tempfile.mkdtemp(prefix="report-")) / "what-users-could-not-find.csv"
+        path = export_path("what-users-could-not-find.csv")
         path.write_text(bot.feedback().report_csv(), encoding="utf-8")
         return gr.update(value=str(path), visible=True)
 
+    @_guard
     def do_keep(pw: str, keep: bool) -> str:
-        try:
-            staff.check(pw)
-        except BotError as exc:
-            return exc.message
+        staff.check(pw)
         bot.feedback().set_store_questions(keep)
         return ("Question text will be stored, masked." if keep else
                 "Question text will not be stored.")

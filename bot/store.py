@@ -93,6 +93,21 @@ class Version:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
+def checked_manifest(data: Any, where: str) -> dict[str, Any]:
+    """``data`` if it has the manifest's shape, else a BotError sentence (never a KeyError or a
+    500 later): a dict with ``live`` (an id or null) and ``versions``, each with every field of
+    :class:`Version`."""
+    fields = set(Version.__dataclass_fields__)
+    ok = (isinstance(data, dict) and isinstance(data.get("versions", []), list)
+          and (data.get("live") is None or isinstance(data.get("live"), str))
+          and all(isinstance(v, dict) and fields <= set(v) and isinstance(v.get("id"), str)
+                  for v in data.get("versions", [])))
+    if not ok:
+        raise BotError(f"The index manifest {where} is not in the expected form: run "
+                       "'python -m bot index --full' to rebuild the index.")
+    return data
+
+
 class ManifestStore:
     """The manifest rules both stores share. A manifest is ``{"format", "live", "versions"}``,
     newest version first; subclasses read and write it (atomically) and delete versions."""
@@ -104,6 +119,9 @@ class ManifestStore:
         raise NotImplementedError
 
     def delete_version(self, version_id: str) -> None:
+        raise NotImplementedError
+
+    def version_exists(self, version_id: str) -> bool:
         raise NotImplementedError
 
     def live(self) -> Version | None:
@@ -146,9 +164,10 @@ class ManifestStore:
         if manifest.get("live") not in ids:
             raise NoIndexError("No index has been built yet: run 'python -m bot index' first.")
         position = ids.index(manifest["live"])
-        if position + 1 >= len(entries):
+        earlier = [v for v in entries[position + 1:] if self.version_exists(v["id"])]
+        if not earlier:
             raise BotError("There is no earlier index version to roll back to.")
-        target = entries[position + 1]
+        target = earlier[0]
         manifest["live"] = target["id"]
         self.write_manifest(manifest)
         return Version.from_dict(target)
@@ -190,7 +209,10 @@ class EmbeddedStore(ManifestStore):
                 f"The index manifest {self.manifest_path} is unreadable: run "
                 "'python -m bot index --full' to rebuild the index."
             ) from exc
-        return data
+        return checked_manifest(data, str(self.manifest_path))
+
+    def version_exists(self, version_id: str) -> bool:
+        return self.version_dir(version_id).is_dir()
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -250,3 +250,38 @@ def running_app(base: Path, docs: Path, **extra_env: str):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def gradio_event(url: str, data: list, *, inputs: list[str] | None = None,
+                 api_name: str | None = None, timeout: float = 30) -> dict:
+    """Send one event to a running Gradio app the way a hostile client would: straight to the
+    queue, with ``data`` exactly as given. The event is chosen by its api_name or by the types
+    of its inputs; returns the final queue message (``output`` holds data or an error)."""
+    import uuid
+
+    import httpx
+
+    config = httpx.get(f"{url}/config", timeout=10).json()
+    types = {c["id"]: c["type"] for c in config["components"]}
+    for dep in config["dependencies"]:
+        if (api_name is not None and dep.get("api_name") == api_name) or (
+                inputs is not None and [types[i] for i in dep["inputs"]] == inputs):
+            break
+    else:
+        raise LookupError(f"no event with api_name={api_name} inputs={inputs}")
+    session = uuid.uuid4().hex[:12]
+    joined = httpx.post(f"{url}/gradio_api/queue/join", timeout=10, json={
+        "data": data, "fn_index": dep["id"], "session_hash": session, "event_data": None,
+        "trigger_id": None})
+    if joined.status_code != 200:
+        return {"msg": "refused", "status": joined.status_code, "output": joined.json()}
+    import json
+
+    with httpx.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session},
+                      timeout=timeout) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    return message
+    raise AssertionError("the event never completed")

@@ -32,8 +32,9 @@ def test_gradio_chat_handler_returns_sources(server):
     from gradio_client import Client
 
     client = Client(server, verbose=False)
+    # the conversation lives on the server: the endpoint takes only the question and filters
     _, history, sources, banner, *_ = client.predict(
-        "Can I take my mobile phone in?", [], "any", "any", api_name="/chat")
+        "Can I take my mobile phone in?", "any", "any", api_name="/chat")
     assert history[-1]["role"] == "assistant" and "[1]" in str(history[-1]["content"])
     assert sources["data"][0][1] == "Phones and recording devices"
     assert banner == ""
