@@ -4,17 +4,19 @@ evidence browser, and the staff area.
 Handlers are thin: they call the bot's use cases and render. Everything taken from a document or
 typed by a user is HTML-escaped before Gradio renders it, so markup inside a guidance document or
 a question is shown as text and never runs.
+
+The conversation shown in the chat is kept on the server (``gr.State``) and is never read back
+from the browser: a chat message is a place where Gradio accepts file references, and nothing a
+client sends there is trusted (docs/security.md).
 """
 
 
 import html
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from bot.documents import SETTINGS_VOCAB, Answer
-from bot.render import citation_place, conversation_markdown
+from bot.render import citation_place, conversation_markdown, export_path
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +122,14 @@ def filters_from(setting: str | None, kind: str | None) -> dict[str, str]:
 def build_ui(bot) -> Any:
     import gradio as gr
 
-    with gr.Blocks(title="Arts in criminal justice: guidance chatbot") as demo:
+    # Files Gradio keeps for downloads and uploads are deleted once an hour old.
+    with gr.Blocks(title="Arts in criminal justice: guidance chatbot",
+                   delete_cache=(600, 3600)) as demo:
         with gr.Tabs():
             with gr.Tab("Ask", id="ask"):
                 _ask_tab(bot)
             with gr.Tab("Evidence", id="evidence"):
-                _evidence_tab(bot)
+                refresh, outputs = _evidence_tab(bot)
             with gr.Tab("Staff", id="staff"):
                 from bot.staff_ui import build_staff_tab
 
@@ -136,6 +140,8 @@ def build_ui(bot) -> Any:
             return bot.ask(question).to_dict(question)
 
         gr.api(ask, api_name="ask")
+        # a study indexed after the page was built shows up on the next page load
+        demo.load(refresh, None, outputs, api_name=False)
     return demo
 
 
@@ -146,7 +152,7 @@ def _ask_tab(bot) -> None:
     from bot.viewer import passage_html
 
     def respond(message: str, history, turns, setting: str, kind: str):
-        history = list(history or [])
+        history = list(history or [])  # the server's own copy (a State), never the browser's
         turns = list(turns or [])
         asked = [{"role": "user", "content": q} for q, _ in turns]
         shown = message if message.strip() else "(empty question)"
@@ -157,7 +163,7 @@ def _ask_tab(bot) -> None:
                                         filters=filters_from(setting, kind)):
                 if isinstance(event, str):  # an LLM's text as it arrives, not yet checked
                     live = history + [{"role": "assistant", "content": escape(event)}]
-                    yield "", live, turns, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    yield "", live, gr.skip(), turns, gr.skip(), gr.skip(), gr.skip(), gr.skip()
                     continue
                 answer = event
         except Exception as exc:  # shown as one sentence, never a traceback
@@ -176,7 +182,7 @@ def _ask_tab(bot) -> None:
         banner = "" if answer.grounded or answer.backend == "none" else (
             "The guidance does not cover this question. The passages below are the closest "
             "the library has, and they do not answer it.")
-        yield "", history, turns, source_rows(answer), banner, "", ""
+        yield "", history, history, turns, source_rows(answer), banner, "", ""
 
     def open_citation(turns, evt: gr.SelectData):
         if not turns:
@@ -198,12 +204,12 @@ def _ask_tab(bot) -> None:
     def export(turns):
         if not turns:
             raise gr.Error("There is nothing to export yet: ask a question first.")
-        folder = Path(tempfile.mkdtemp(prefix="conversation-"))
-        path = folder / "conversation.md"
+        path = export_path("conversation.md")
         path.write_text(conversation_markdown(turns), encoding="utf-8")
         return gr.update(value=str(path), visible=True)
 
     turns = gr.State([])
+    shown = gr.State([])  # the chat as displayed, kept on the server
     gr.Markdown(INTRO)
     with gr.Row(elem_classes="stack-on-phone"):
         setting = gr.Dropdown(
@@ -240,8 +246,8 @@ def _ask_tab(bot) -> None:
         clear = gr.Button("Start a new conversation", variant="secondary", elem_id="clear")
     download = gr.File(label="Conversation", visible=False, elem_id="export-file")
 
-    outputs = [question, chat, turns, sources, banner, viewer, thanks]
-    inputs = [question, chat, turns, setting, kind]
+    outputs = [question, chat, shown, turns, sources, banner, viewer, thanks]
+    inputs = [question, shown, turns, setting, kind]
     question.submit(respond, inputs, outputs, api_name="chat")
     send.click(respond, inputs, outputs, api_name=False)
     sources.select(open_citation, [turns], [viewer], api_name=False)
@@ -249,15 +255,18 @@ def _ask_tab(bot) -> None:
     unhelpful.click(lambda t, r: give_feedback(t, False, r), [turns, reason], [thanks],
                     api_name=False)
     export_btn.click(export, [turns], [download], api_name=False)
-    clear.click(lambda: ("", [], [], [], "", "", ""), None, outputs, api_name=False)
+    clear.click(lambda: ("", [], [], [], [], "", "", ""), None, outputs, api_name=False)
 
 
-def _evidence_tab(bot) -> None:
+def _evidence_tab(bot) -> tuple[Any, list[Any]]:
     import gradio as gr
 
+    from bot.services import STRENGTH_ORDER, first_year
     from bot.viewer import summary_markdown
 
-    headers = ["Study", "Year", "Art forms", "Settings", "Outcomes", "Strength of evidence"]
+    headers = ["Study", "Year", "Country", "Art forms", "Settings", "Outcomes",
+               "Strength of evidence"]
+    listed = ("art_forms", "settings", "outcomes", "country")  # filters on list-valued fields
 
     def load() -> list[dict[str, Any]]:
         try:
@@ -266,19 +275,27 @@ def _evidence_tab(bot) -> None:
             log.warning("evidence_table_failed", exc_info=True)
             return []
 
-    def choices(rows: list[dict[str, Any]], key: str) -> list[str]:
-        values = {v.strip() for r in rows for v in r[key].split(",") if v.strip()}
-        return ["any"] + sorted(values)
+    def values(row: dict[str, Any], key: str) -> list[str]:
+        return [v.strip() for v in row[key].split(",") if v.strip()]
 
-    def table(art: str, setting: str, outcome: str, strength: str):
+    def choices(rows: list[dict[str, Any]], key: str) -> list[str]:
+        return ["any"] + sorted({v for r in rows for v in values(r, key)})
+
+    def decades(rows: list[dict[str, Any]]) -> list[str]:
+        years = {first_year(r["year"]) for r in rows} - {None}
+        return ["any"] + [f"{d}s" for d in sorted({y // 10 * 10 for y in years}, reverse=True)]
+
+    def table(art: str, setting: str, outcome: str, country: str, decade: str, strength: str):
+        wanted = dict(zip(listed, (art, setting, outcome, country)))
         rows = [r for r in load()
-                if (art == "any" or art in [v.strip() for v in r["art_forms"].split(",")])
-                and (setting == "any" or setting in [v.strip() for v in r["settings"].split(",")])
-                and (outcome == "any" or outcome in [v.strip() for v in r["outcomes"].split(",")])
-                and (strength == "any" or r["evidence_strength"] == strength)]
-        data = [[r["title"], r["year"], r["art_forms"], r["settings"], r["outcomes"],
-                 r["evidence_strength"]] for r in rows]
-        return data, [r["source"] for r in rows]
+                if all(v == "any" or v in values(r, k) for k, v in wanted.items())
+                and (strength == "any" or r["evidence_strength"] == strength)
+                and (decade == "any" or (first_year(r["year"]) or 0) // 10 * 10
+                     == int(decade[:4]))]
+        data = [[r["title"], r["year"], r["country"], r["art_forms"], r["settings"],
+                 r["outcomes"], r["evidence_strength"]] for r in rows]
+        count = f"**{len(rows)} {'study' if len(rows) == 1 else 'studies'}** match."
+        return data, [r["source"] for r in rows], count
 
     def open_summary(shown: list[str], evt: gr.SelectData):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -288,8 +305,9 @@ def _evidence_tab(bot) -> None:
 
     rows = load()
     gr.Markdown("### Evidence browser\nSummaries of evaluations and studies of arts in criminal "
-                "justice, with how strong each one's evidence is. Filter the table, then select "
-                "a study to read its summary.")
+                "justice, strongest evidence first, then the newest. Filter the table, then "
+                "select a study to read its summary. Studies from outside England and Wales are "
+                "marked by their country.")
     with gr.Row(elem_classes="stack-on-phone"):
         art = gr.Dropdown(choices(rows, "art_forms"), value="any", label="Art form",
                           elem_id="ev-art")
@@ -297,15 +315,30 @@ def _evidence_tab(bot) -> None:
                               elem_id="ev-setting")
         outcome = gr.Dropdown(choices(rows, "outcomes"), value="any", label="Outcome",
                               elem_id="ev-outcome")
-        strength = gr.Dropdown(["any", "strong", "moderate", "limited", "very limited"],
-                               value="any", label="Strength of evidence", elem_id="ev-strength")
-    first, first_sources = table("any", "any", "any", "any")
+    with gr.Row(elem_classes="stack-on-phone"):
+        country = gr.Dropdown(choices(rows, "country"), value="any", label="Country",
+                              elem_id="ev-country")
+        decade = gr.Dropdown(decades(rows), value="any", label="Published",
+                             elem_id="ev-year")
+        strength = gr.Dropdown(["any", *STRENGTH_ORDER], value="any",
+                               label="Strength of evidence", elem_id="ev-strength")
+    controls = [art, setting, outcome, country, decade, strength]
+    first, first_sources, first_count = table(*["any"] * len(controls))
     shown = gr.State(first_sources)
+    count = gr.Markdown(first_count, elem_id="evidence-count")
     studies = gr.Dataframe(headers=headers, value=first, interactive=False, wrap=True,
                            label="Studies", elem_id="evidence-table",
-                           column_widths=["34%", "8%", "14%", "16%", "18%", "10%"])
+                           column_widths=["30%", "7%", "9%", "13%", "14%", "17%", "10%"])
     summary = gr.Markdown(elem_id="evidence-summary")
-    for control in (art, setting, outcome, strength):
-        control.change(table, [art, setting, outcome, strength], [studies, shown],
-                       api_name=False)
+    for control in controls:
+        control.change(table, controls, [studies, shown, count], api_name=False)
     studies.select(open_summary, [shown], [summary], api_name=False)
+
+    def refresh():
+        rows = load()
+        data, sources, counted = table(*["any"] * len(controls))
+        updates = [gr.update(choices=choices(rows, key), value="any") for key in listed]
+        return (data, sources, counted, *updates[:3], updates[3],
+                gr.update(choices=decades(rows), value="any"), "any")
+
+    return refresh, [studies, shown, count, art, setting, outcome, country, decade, strength]

@@ -152,6 +152,23 @@ def test_staff_upload_reindex_and_ask_about_it(page, tmp_path):
         "Drumming workshops")
 
 
+def test_a_5mb_pdf_uploads_through_the_staff_area(page, tmp_path):
+    import os
+
+    from tests.helpers import make_pdf
+
+    pdf = make_pdf(tmp_path / "pictures.pdf", [[("h1", "Pictures handbook"), (
+        "p", "A handbook with many pictures is large but must still upload.")]])
+    big = tmp_path / "large-handbook.pdf"
+    big.write_bytes(pdf.read_bytes() + b"%" + os.urandom(5 * 1024 * 1024))
+    page.get_by_role("tab", name="Staff").click()
+    page.fill("#staff-password input", PASSWORD)
+    page.set_input_files("#staff-upload input[type=file]", str(big))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_function("document.querySelector('#staff-result textarea').value"
+                           ".includes('Added guidance/large-handbook.pdf')", timeout=60000)
+
+
 def test_wrong_staff_password_is_refused(page):
     page.get_by_role("tab", name="Staff").click()
     page.fill("#staff-password input", "not-the-password")
