@@ -20,7 +20,7 @@ from bot.loaders import LoadedFile
 MIN_CHUNK_CHARS = 8
 _LIST_FIELDS = ("settings", "topics", "audience", "art_forms", "outcomes", "authors")
 _SCALAR_FIELDS = ("updated", "year", "evidence_strength", "organisation", "url", "supersedes",
-                  "summary", "method", "participants")
+                  "summary", "method", "participants", "country")
 
 
 def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:

@@ -152,10 +152,12 @@ def rollback(obj: Context) -> None:
               help="A BEIR-format dataset folder (corpus.jsonl, queries.jsonl, qrels/).")
 @click.option("--mode", type=click.Choice(["dense", "bm25", "hybrid", "all"]), default="all",
               show_default=True, help="Retrieval mode(s) to measure.")
-@click.option("--split", default="train", show_default=True, help="BEIR qrels split.")
+@click.option("--split", default=None, help="BEIR qrels split [default: test when the dataset "
+              "has it, else train].")
 @click.option("--part", type=click.Choice(["all", "tune", "holdout"]), default="all",
-              show_default=True, help="BEIR queries: all, the two thirds used for tuning, or the "
-              "held-out third (chosen by a hash of the query id).")
+              show_default=True, help="Only the questions used for tuning, or only the held-out "
+              "ones: a question set's 'part' field (unmarked questions are 'tune'); for BEIR, "
+              "the third chosen by a hash of the query id.")
 @click.option("--whole-documents", "whole", is_flag=True,
               help="BEIR: index each document as one passage (as the published baselines do) "
               "instead of cutting it into the chatbot's passages.")
@@ -173,7 +175,7 @@ def eval_(obj: Context, questions, dataset, mode, split, part, whole, limit, as_
     modes = ["dense", "bm25", "hybrid"] if mode == "all" else [mode]
     if questions:
         bot.require_index()
-        result = evaluation.evaluate_questions(bot, questions, modes, limit=limit)
+        result = evaluation.evaluate_questions(bot, questions, modes, limit=limit, part=part)
     else:
         result = evaluation.evaluate_beir(bot, dataset, modes, split=split, limit=limit,
                                           progress=not as_json, part=part, whole=whole)

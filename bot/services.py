@@ -106,6 +106,7 @@ class Bot:
         self._lock = threading.Lock()
         self._cache: EmbeddingCache | None = None
         self._feedback = None
+        self._harm = None
 
     # -- searching -------------------------------------------------------------------------------
 
@@ -193,7 +194,7 @@ class Bot:
         if is_personal_case(question):
             return prepared.finish(decline(question, [], personal=True))
         retriever = self.retriever()
-        if is_harmful(question):
+        if is_harmful(question) or self._semantically_harmful(question):
             rules = retriever.search(question + RULES_QUERY, k=k or self.settings.top_k)
             return prepared.finish(refuse(self.extractive, question, rules))
         prepared.query, prepared.q_vec, prepared.docs = find_passages(
@@ -204,6 +205,20 @@ class Bot:
             return prepared.finish(decline(question, prepared.docs,
                                            pointer=verdict.pointer if verdict else None))
         return prepared
+
+    def harm_detector(self):
+        """The semantic check of harmful requests (bot/policy), trained on first use; None with
+        the fake hashing embedder of the unit tests, whose vectors carry no meaning."""
+        if self._harm is None and not model_identity(self.embeddings).startswith("fake"):
+            from bot.policy.detector import HarmDetector
+
+            self._harm = HarmDetector(self.embeddings, cache=self.cache())
+        return self._harm
+
+    def _semantically_harmful(self, question: str) -> bool:
+        detector = self.harm_detector()
+        return bool(detector and detector.is_harmful(question,
+                                                     self.embeddings.embed_query(question)))
 
     def _standalone(self, question: str, history) -> str:
         turns = [h for h in (history or []) if str(h.get("content", "")).strip()]
@@ -238,8 +253,8 @@ class Bot:
                 continue
             rows[meta["source"]] = {key: str(meta.get(key, "") or "") for key in (
                 "source", "title", "year", "art_forms", "settings", "outcomes",
-                "evidence_strength", "organisation")}
-        return sorted(rows.values(), key=lambda r: r["title"].lower())
+                "evidence_strength", "organisation", "country")}
+        return sorted(rows.values(), key=evidence_order)
 
     def cache(self) -> EmbeddingCache:
         if self._cache is None:
@@ -307,6 +322,24 @@ def _replace(answer: Answer, **changes: Any) -> Answer:
 def _with_notice(answer: Answer, notice: str) -> Answer:
     combined = f"{answer.notice} {notice}" if answer.notice else notice
     return _replace(answer, notice=combined)
+
+
+STRENGTH_ORDER = ("strong", "moderate", "limited", "very limited", "review")
+
+
+def first_year(text: str) -> int | None:
+    """The first four-digit year in a summary's ``year`` ("2015 and 2016", "c.2014")."""
+    import re
+
+    found = re.search(r"(19|20)\d\d", text or "")
+    return int(found.group()) if found else None
+
+
+def evidence_order(row: dict[str, Any]) -> tuple:
+    """Strongest evidence first, then the newest, then by title."""
+    strength = row.get("evidence_strength", "")
+    rank = STRENGTH_ORDER.index(strength) if strength in STRENGTH_ORDER else len(STRENGTH_ORDER)
+    return rank, -(first_year(row.get("year", "")) or 0), row.get("title", "").lower()
 
 
 def build_bot(settings: Settings, embeddings=None) -> Bot:

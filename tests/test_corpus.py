@@ -31,13 +31,14 @@ def test_evidence_summaries_are_complete():
     files = _markdown("evidence")
     assert len(files) >= 24
     fields = ("title", "doc_type", "authors", "organisation", "year", "settings", "art_forms",
-              "participants", "method", "outcomes", "evidence_strength", "url")
+              "participants", "method", "outcomes", "evidence_strength", "url", "country")
     for path in files:
         meta, body, _ = split_front_matter(path.read_text(encoding="utf-8"))
         assert meta["doc_type"] == "evidence"
         for field in fields:
             assert field in meta, (path.name, field)
-        assert meta["evidence_strength"] in ("strong", "moderate", "limited", "very limited")
+        assert meta["evidence_strength"] in ("strong", "moderate", "limited", "very limited",
+                                             "review")
         assert "## Limitations" in body, path.name
 
 

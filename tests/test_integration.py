@@ -86,8 +86,12 @@ def test_vector_search_finds_the_exact_nearest_passages(corpus_bot):
     for question, vector in zip(questions, vectors):
         found = index.collection.query(query_embeddings=[vector.tolist()], n_results=40,
                                        include=[])["ids"][0]
-        exact = [ids[i] for i in np.argsort(-(matrix @ vector))[:40]]
-        assert set(found) == set(exact), question
+        scores = matrix @ vector
+        order = np.argsort(-scores)
+        exact = [ids[i] for i in order[:40]]
+        # passages tied with the 40th (the same text in two documents) may stand in for it
+        tied = {ids[i] for i in order if abs(scores[i] - scores[order[39]]) < 1e-5}
+        assert set(found) - tied == set(exact) - tied, question
 
 
 def test_slang_reaches_the_guidance_words(corpus_bot):
