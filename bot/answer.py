@@ -205,7 +205,7 @@ class ExtractiveAnswerer:
             scores.append(score)
         if prefer is not None:  # a refusal quotes the rules, wherever they are
             return self._greedy(candidates, scores, docs)
-        return self._section_first(candidates, scores, docs)
+        return self._section_first(candidates, scores, docs, wants_findings)
 
     def _greedy(self, candidates: list[Sentence], scores: list[float],
                 docs: Sequence[Document]) -> list[Sentence]:
@@ -231,7 +231,8 @@ class ExtractiveAnswerer:
         return picked
 
     def _section_first(self, candidates: list[Sentence], scores: list[float],
-                       docs: Sequence[Document]) -> list[Sentence]:
+                       docs: Sequence[Document], wants_findings: bool = False
+                       ) -> list[Sentence]:
         """Answer from the section that answers: choose the passage whose best sentence matches
         the question best, lead with its opening sentences in their order, add
         its best sentence if the opening does not hold it, and take a sentence from another
@@ -244,6 +245,12 @@ class ExtractiveAnswerer:
         # fact more often than the one whose heading, opening sentence or retrieval score
         # matches best, or any mix of them (docs/quality.md).
         chosen_passage = max(by_passage, key=lambda p: best_in[p])
+        if wants_findings:  # "what did it find" is answered from that study's findings
+            source = docs[chosen_passage].metadata.get("source")
+            findings = [p for p in by_passage if docs[p].metadata.get("source") == source
+                        and _FINDINGS_SECTION.search(str(docs[p].metadata.get("section") or ""))]
+            if findings and chosen_passage not in findings:
+                chosen_passage = max(findings, key=lambda p: best_in[p])
         members = sorted(by_passage[chosen_passage], key=lambda i: candidates[i].start)
         chosen = members[:LEAD_SENTENCES]
         top = max(members, key=lambda i: scores[i])

@@ -154,10 +154,11 @@ def rollback(obj: Context) -> None:
               show_default=True, help="Retrieval mode(s) to measure.")
 @click.option("--split", default=None, help="BEIR qrels split [default: test when the dataset "
               "has it, else train].")
-@click.option("--part", type=click.Choice(["all", "tune", "holdout"]), default="all",
-              show_default=True, help="Only the questions used for tuning, or only the held-out "
-              "ones: a question set's 'part' field (unmarked questions are 'tune'); for BEIR, "
-              "the third chosen by a hash of the query id.")
+@click.option("--part", type=click.Choice(["all", "tune", "holdout", "train", "dev", "test"]),
+              default="all", show_default=True, help="Only the questions used for tuning, or "
+              "only the held-out ones: a question set's 'part' field (unmarked questions are "
+              "'tune'), or a safety set's 'split' (train, dev, test); for BEIR, the third chosen "
+              "by a hash of the query id.")
 @click.option("--whole-documents", "whole", is_flag=True,
               help="BEIR: index each document as one passage (as the published baselines do) "
               "instead of cutting it into the chatbot's passages.")

@@ -41,8 +41,8 @@ def load_questions(path: Path, part: str = "all") -> list[dict[str, Any]]:
         if not isinstance(item, dict) or "question" not in item or item.get("kind") not in KINDS:
             raise ConfigError(f"Every question in {path} needs 'question' and a 'kind' of "
                               f"{', '.join(KINDS)}: check {item!r:.80}.")
-    if part != "all":
-        items = [i for i in items if i.get("part", "tune") == part]
+    if part != "all":  # a question set's 'part', or a safety set's 'split'
+        items = [i for i in items if i.get("part", i.get("split", "tune")) == part]
     return items
 
 
@@ -72,7 +72,7 @@ def _repeats(text: str) -> bool:
 
     seen = set()
     for sentence in split_sentences(text):
-        key = re.sub(r"\[\d+\]|\W+", " ", sentence.text.lower()).strip()
+        key = re.sub(r"\W+", " ", re.sub(r"\[\d+\]", " ", sentence.text.lower())).strip()
         if len(key) > 20 and key in seen:
             return True
         seen.add(key)

@@ -106,7 +106,7 @@ class Bot:
         self._lock = threading.Lock()
         self._cache: EmbeddingCache | None = None
         self._feedback = None
-        self._harm = None
+        self._checks = None
 
     # -- searching -------------------------------------------------------------------------------
 
@@ -194,9 +194,13 @@ class Bot:
         if is_personal_case(question):
             return prepared.finish(decline(question, [], personal=True))
         retriever = self.retriever()
-        if is_harmful(question) or self._semantically_harmful(question):
+        checks = self.policy_checks()
+        own = self.embeddings.embed_query(question) if checks else None
+        if is_harmful(question) or (checks and checks.harm.matches(question, own)):
             rules = retriever.search(question + RULES_QUERY, k=k or self.settings.top_k)
             return prepared.finish(refuse(self.extractive, question, rules))
+        if checks and checks.safeguarding.matches(question, own):
+            prepared.lead = safeguarding_lead(retriever, checks.policy.safeguarding)
         prepared.query, prepared.q_vec, prepared.docs = find_passages(
             retriever, searched, self.embeddings.embed_query, k, flt)
         verdict = (self.scope.judge(prepared.query, prepared.q_vec, prepared.docs, retriever.index)
@@ -206,19 +210,15 @@ class Bot:
                                            pointer=verdict.pointer if verdict else None))
         return prepared
 
-    def harm_detector(self):
-        """The semantic check of harmful requests (bot/policy), trained on first use; None with
-        the fake hashing embedder of the unit tests, whose vectors carry no meaning."""
-        if self._harm is None and not model_identity(self.embeddings).startswith("fake"):
-            from bot.policy.detector import HarmDetector
+    def policy_checks(self):
+        """The semantic checks of bot/policy (harmful requests, safeguarding situations),
+        trained on first use; None with the fake hashing embedder of the unit tests, whose
+        vectors carry no meaning."""
+        if self._checks is None and not model_identity(self.embeddings).startswith("fake"):
+            from bot.policy.detector import PolicyChecks
 
-            self._harm = HarmDetector(self.embeddings, cache=self.cache())
-        return self._harm
-
-    def _semantically_harmful(self, question: str) -> bool:
-        detector = self.harm_detector()
-        return bool(detector and detector.is_harmful(question,
-                                                     self.embeddings.embed_query(question)))
+            self._checks = PolicyChecks(self.embeddings, cache=self.cache())
+        return self._checks
 
     def _standalone(self, question: str, history) -> str:
         turns = [h for h in (history or []) if str(h.get("content", "")).strip()]
@@ -304,13 +304,40 @@ class _Prepared:
     docs: list = field(default_factory=list)
     q_vec: Any = None
     query: str = ""             # what is searched: ``searched`` plus the guidance's words for slang
+    lead: tuple[str, Any] | None = None  # a safeguarding lead: its sentence and its passage
 
     def finish(self, answer: Answer) -> Answer:
+        if self.lead and not answer.refused:
+            answer = with_lead(answer, *self.lead)
         if self.notice:
             answer = _with_notice(answer, self.notice)
         if self.searched != self.question:
             answer = _replace(answer, searched=self.searched)
         return answer
+
+
+def safeguarding_lead(retriever, policy) -> tuple[str, Any] | None:
+    """The safeguarding lead sentence and the guidance passage that states the rule behind it
+    (None when the library has no such passage: then no lead is claimed)."""
+    found = retriever.search(policy.rule_query, k=1)
+    return (policy.lead, found[0]) if found and policy.lead else None
+
+
+def with_lead(answer: Answer, lead: str, doc) -> Answer:
+    """``answer`` with ``lead`` first, cited [1] to ``doc``'s sentence that best states it; the
+    answer's own citations move up by one."""
+    import re
+    from dataclasses import replace
+
+    from bot.answer import _stems, citation_for, split_sentences
+
+    wanted = _stems(lead)
+    sentences = split_sentences(doc.page_content) or []
+    quote = max(sentences, key=lambda x: len(wanted & _stems(x.text))).text if sentences else ""
+    shifted = re.sub(r"\[(\d+)\]", lambda m: f"[{int(m.group(1)) + 1}]", answer.text)
+    citations = [citation_for(1, doc, quote)] + [replace(c, n=c.n + 1) for c in answer.citations]
+    body = lead.rstrip(".") + " [1]."
+    return replace(answer, text=f"{body}\n\n{shifted}", citations=citations)
 
 
 def _replace(answer: Answer, **changes: Any) -> Answer:

@@ -1,12 +1,14 @@
-"""The semantic check of harmful requests: a small logistic model over the bundled embedding
-model's vectors, trained at start-up on the exemplars in ``requests.yaml`` (harmful requests by
-category against honest look-alikes and real questions from the question inventory).
+"""The checks that read the policy file: harmful requests and safeguarding situations.
 
-It generalises from the exemplars' meaning rather than their words, so a request phrased in a way
-no rule foresaw ("which bit of the search do they usually skip") is caught when it means what an
-exemplar means, while "how do I get a USB stick authorised" stays an honest question because its
-nearest exemplars are honest ones. The decision threshold was chosen on the development split of
-tests/eval/safety_requests.yaml (docs/quality.md); the test split is never used to fit anything.
+Each is a small logistic model over the bundled embedding model's vectors and a few intent cues
+(concealment and evasion phrases against honest ones), trained on first use on the exemplars in
+``requests.yaml``: harmful requests by category against honest look-alikes and real questions from
+the question inventory; safeguarding situations against both. The harmful check also averages in a
+model over the request's words and word pairs. Neither is a list of rules for particular
+requests: a request phrased as no exemplar was ("which bit of the search do they usually skip") is
+caught when it means and says what harmful exemplars do, and "how do I get a USB stick authorised"
+stays an honest question. Thresholds were chosen on the development split of
+tests/eval/safety_requests.yaml (docs/quality.md); its test split is never used to fit anything.
 """
 
 from __future__ import annotations
@@ -23,13 +25,19 @@ import yaml
 log = logging.getLogger(__name__)
 
 POLICY = Path(__file__).with_name("requests.yaml")
-# Chosen on the development split (docs/quality.md): refusing at 0.95 caught about half of the
-# harmful requests there that the pattern rules missed, at a cost of one honest look-alike in 72.
-THRESHOLD = 0.95
+# Chosen on the development split of tests/eval/safety_requests.yaml (docs/quality.md): at 0.75
+# the two models together refused 68% of its harmful requests, 3 of its 72 honest look-alikes and
+# 1 of about 450 ordinary questions; the sentence vectors alone needed 0.95 to refuse as few
+# look-alikes, and then caught 46%.
+THRESHOLD = 0.75
+WORDS_C = 3.0
 CUE_SCALE = 0.5
 L2 = 0.1
 STEPS = 3000
 RATE = 4.0
+# Chosen on the development split: 92% of its safeguarding situations, and 1.3% of ordinary
+# questions, get the lead (a lead where none was needed costs one sentence).
+SAFEGUARDING_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -41,20 +49,31 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Safeguarding:
+    lead: str
+    rule_query: str
+    exemplars: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Policy:
     categories: list[Category]
     allowed: list[str]
     concealment: tuple[str, ...]
     honest: tuple[str, ...]
+    safeguarding: Safeguarding
 
 
 def load_policy(path: Path = POLICY) -> Policy:
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     categories = [Category(c["id"], c.get("description", ""), c.get("rules", ""),
                            tuple(c.get("exemplars") or [])) for c in data.get("categories", [])]
+    sg = data.get("safeguarding") or {}
     return Policy(categories, [str(q) for q in data.get("allowed") or []],
                   tuple(str(c).lower() for c in data.get("concealment_cues") or []),
-                  tuple(str(c).lower() for c in data.get("honest_cues") or []))
+                  tuple(str(c).lower() for c in data.get("honest_cues") or []),
+                  Safeguarding(str(sg.get("lead", "")), str(sg.get("rule_query", "")),
+                               tuple(sg.get("exemplars") or [])))
 
 
 def cue_features(text: str, policy: Policy) -> np.ndarray:
@@ -80,26 +99,45 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = STEP
     return w, b
 
 
-class HarmDetector:
-    """``probability(vector)``: how likely a question (as a normalised vector) is a request for
-    help breaking the rules; ``category(vector)``: the nearest category by exemplar."""
+class ExemplarCheck:
+    """A logistic model over question vectors (and the intent cues), trained on first use on
+    ``positives`` against ``negatives``; ``probability(text, vector)`` is how likely a question
+    is one of the positives."""
 
-    def __init__(self, embeddings: Any, path: Path = POLICY, cache=None,
-                 threshold: float = THRESHOLD) -> None:
+    def __init__(self, name: str, embeddings: Any, policy: Policy, positives: list[str],
+                 negatives: list[str], threshold: float, cache=None, words: bool = False) -> None:
+        self.name = name
         self.embeddings = embeddings
-        self.path = path
-        self.cache = cache
+        self.policy = policy
+        self.positives, self.negatives = positives, negatives
         self.threshold = threshold
+        self.cache = cache
+        self.words = words
         self._lock = threading.Lock()
-        self._model: tuple[np.ndarray, float, np.ndarray, list[str]] | None = None
-        self.policy = load_policy(path)
+        self._model: tuple[np.ndarray, float, np.ndarray] | None = None
+        self._words: Any = None
+
+    def _word_model(self):
+        """With ``words``: a second model over the request's words and word pairs (TF-IDF), which
+        tells "how do I get it authorised" from "how do I get it past them" better than the
+        sentence vectors, whose nearness is mostly about topic; the two are averaged."""
+        if self._words is None:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+            from sklearn.linear_model import LogisticRegression
+
+            vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+            x = vectorizer.fit_transform(self.positives + self.negatives)
+            y = [1] * len(self.positives) + [0] * len(self.negatives)
+            model = LogisticRegression(C=WORDS_C, class_weight="balanced", max_iter=3000)
+            self._words = (vectorizer, model.fit(x, y))
+        return self._words
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
         if self.cache is None:
             return np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
         keys = [self.cache.key(t) for t in texts]
         found = self.cache.get_many(keys)
-        missing = [t for t, k in zip(texts, keys) if k not in found]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
         if missing:
             fresh = np.asarray(self.embeddings.embed_documents(missing), dtype=np.float32)
             new = {self.cache.key(t): v for t, v in zip(missing, fresh)}
@@ -107,33 +145,47 @@ class HarmDetector:
             found.update(new)
         return np.stack([found[k] for k in keys]).astype(np.float32)
 
-    def model(self):
+    def model(self) -> tuple[np.ndarray, float, np.ndarray]:
         with self._lock:
             if self._model is None:
-                policy = self.policy
-                harmful = [(c.id, t) for c in policy.categories for t in c.exemplars]
-                texts = [t for _, t in harmful] + policy.allowed
+                texts = self.positives + self.negatives
                 x = self._vectors(texts)
                 x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-9
                 features = np.hstack([x.astype(np.float64),
-                                      np.stack([cue_features(t, policy) for t in texts])])
-                y = np.array([1] * len(harmful) + [0] * len(policy.allowed), dtype=np.float64)
+                                      np.stack([cue_features(t, self.policy) for t in texts])])
+                y = np.array([1] * len(self.positives) + [0] * len(self.negatives),
+                             dtype=np.float64)
                 w, b = fit_logistic(features, y)
-                self._model = (w, b, x[:len(harmful)], [c for c, _ in harmful])
-                log.info("harm_detector_trained harmful=%s allowed=%s", len(harmful),
-                         len(policy.allowed))
+                self._model = (w, b, x[:len(self.positives)])
+                log.info("policy_check_trained check=%s positives=%s negatives=%s", self.name,
+                         len(self.positives), len(self.negatives))
             return self._model
 
     def probability(self, text: str, vector) -> float:
-        w, b, _, _ = self.model()
+        w, b, _ = self.model()
         v = np.asarray(vector, dtype=np.float64)
         v = np.concatenate([v / (np.linalg.norm(v) + 1e-9), cue_features(text, self.policy)])
-        return float(1 / (1 + np.exp(-(v @ w + b))))
+        meaning = float(1 / (1 + np.exp(-(v @ w + b))))
+        if not self.words:
+            return meaning
+        with self._lock:
+            vectorizer, model = self._word_model()
+        return 0.5 * meaning + 0.5 * float(model.predict_proba(vectorizer.transform([text]))[0, 1])
 
-    def category(self, vector) -> str:
-        _, _, harmful, ids = self.model()
-        v = np.asarray(vector, dtype=np.float32)
-        return ids[int(np.argmax(harmful @ (v / (np.linalg.norm(v) + 1e-9))))]
-
-    def is_harmful(self, text: str, vector) -> bool:
+    def matches(self, text: str, vector) -> bool:
         return self.probability(text, vector) >= self.threshold
+
+
+class PolicyChecks:
+    """The two checks the policy file defines: harmful requests (refused) and safeguarding
+    situations (answered, telling the artist to tell staff first)."""
+
+    def __init__(self, embeddings: Any, path: Path = POLICY, cache=None) -> None:
+        self.policy = policy = load_policy(path)
+        harmful = [t for c in policy.categories for t in c.exemplars]
+        self.harm = ExemplarCheck("harmful", embeddings, policy, harmful, policy.allowed,
+                                  THRESHOLD, cache, words=True)
+        concerns = list(policy.safeguarding.exemplars)
+        others = [t for t in policy.allowed if t not in set(concerns)] + harmful
+        self.safeguarding = ExemplarCheck("safeguarding", embeddings, policy, concerns, others,
+                                          SAFEGUARDING_THRESHOLD, cache)

@@ -1,0 +1,112 @@
+"""Unit tests: the key-fact scoring of eval, the policy file and its checks, the decline rule and
+the safeguarding lead. No test question here is taken from an eval set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.documents import Document
+
+from bot.evaluation import has_key_fact, lead, score_answer, summarise, tells_staff_first
+
+DOCS = Path(__file__).resolve().parent.parent / "guidance_docs"
+
+
+def test_key_fact_needs_a_term_of_every_group():
+    groups = [["kiln", "furnace"], ["officer", "staff"]]
+    assert has_key_fact("Fire the KILN only when an officer agrees.", groups)
+    assert not has_key_fact("Fire the kiln whenever you like.", groups)
+    assert not has_key_fact("anything", None)
+
+
+def test_lead_is_the_first_two_sentences():
+    text = "First sentence here [1]. Second one follows [1]. Third is left out [2]."
+    assert "Third" not in lead(text) and "Second" in lead(text)
+
+
+def test_scores_separate_right_wrong_and_declined():
+    item = {"kind": "in_scope", "must_mention": [["kiln"]]}
+    right = score_answer(item, {"answer": "Kilns need approval.", "grounded": True})
+    wrong = score_answer(item, {"answer": "Bring clay.", "grounded": True})
+    missing = score_answer(dict(item, not_in_library=True),
+                           {"answer": "The guidance does not cover this.", "grounded": False})
+    assert right["key_fact"] and not right["wrong_grounded"]
+    assert wrong["wrong_grounded"] and not wrong["key_fact"]
+    assert missing["declined"] and not missing["wrong_grounded"]
+    summary = summarise([right, wrong, missing])
+    assert summary["key_fact"] == 0.5 and summary["declined"] == 1.0
+    assert summary["wrong_grounded"] == pytest.approx(1 / 3, abs=1e-3)
+
+
+def test_repeated_sentences_are_counted():
+    item = {"kind": "in_scope", "must_mention": [["kiln"]]}
+    text = "Kilns need an officer's agreement [1]. Kilns need an officer's agreement [2]."
+    assert score_answer(item, {"answer": text, "grounded": True})["repeated"]
+
+
+def test_safeguarding_lead_is_recognised():
+    assert tells_staff_first("Tell staff now: tell the nearest member of staff [1]. More.")
+    assert not tells_staff_first("Clay must be counted back in [1].")
+
+
+def test_policy_file_is_complete():
+    from bot.policy.detector import load_policy
+
+    policy = load_policy()
+    assert len(policy.categories) >= 12
+    for category in policy.categories:
+        assert category.exemplars and category.description, category.id
+        assert (DOCS / category.rules).exists(), category.rules
+    assert policy.allowed and policy.concealment and policy.honest
+    assert policy.safeguarding.lead.startswith("Tell staff now")
+    assert policy.safeguarding.exemplars
+
+
+def test_logistic_fit_separates_what_it_can():
+    from bot.policy.detector import fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(1, 0.3, (40, 3)), rng.normal(-1, 0.3, (60, 3))])
+    y = np.array([1] * 40 + [0] * 60, dtype=float)
+    w, b = fit_logistic(x, y)
+    assert ((x @ w + b > 0) == (y == 1)).mean() > 0.95
+
+
+def test_cues_count_concealment_and_honesty():
+    from bot.policy.detector import cue_features, load_policy
+
+    policy = load_policy()
+    sneaky = cue_features("how do I get it past the gate without them knowing", policy)
+    honest = cue_features("what should I do, I brought it by mistake", policy)
+    assert sneaky[0] > 0 and sneaky[1] == 0
+    assert honest[1] > 0 and honest[0] == 0
+
+
+def test_answers_that_share_too_few_of_the_question_words_are_declined(indexed_bot):
+    from bot.answer import Sentence, answers_question
+
+    doc = Document(page_content="Clay tools are counted in and out by the officer.",
+                   metadata={"section": "Clay tools"})
+    said = [Sentence(0, 0, 48, doc.page_content, doc.page_content)]
+    assert answers_question("Are clay tools counted in and out?", said, [doc])
+    assert not answers_question("What should I wear on a hot day for a dance session?", said,
+                                [doc])
+
+
+def test_safeguarding_lead_comes_first_and_is_cited():
+    from bot.documents import Answer, Citation
+    from bot.services import with_lead
+
+    rule = Document(page_content="Listen calmly. If there is an immediate risk, tell the nearest "
+                    "member of staff straight away.", metadata={"source": "guidance/s.md",
+                                                                "title": "Safeguarding"})
+    answer = Answer(text="Stay with the group [1].", grounded=True, citations=[
+        Citation(n=1, source="guidance/x.md", title="X", doc_type="guidance", page=None,
+                 section=None, quote="Stay with the group.", score=0.5)])
+    led = with_lead(answer, "Tell staff now: tell the nearest member of staff.", rule)
+    assert led.text.startswith("Tell staff now") and "[1]" in led.text.split("\n")[0]
+    assert "Stay with the group [2]." in led.text
+    assert led.citations[0].quote.startswith("If there is an immediate risk")
+    assert [c.n for c in led.citations] == [1, 2]
