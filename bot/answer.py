@@ -276,9 +276,13 @@ class ExtractiveAnswerer:
                 picked.append(sentence)
         return picked
 
-    def answer(self, question: str, docs: Sequence[Document], q_vec=None) -> Answer:
+    def answer(self, question: str, docs: Sequence[Document], q_vec=None,
+               require_coverage: bool = True) -> Answer:
+        """``require_coverage=False`` answers even when the sentences hold few of the question's
+        words: for a safeguarding situation, told in the asker's own words, the guidance on what
+        to do is wanted whatever the words."""
         sentences = self.select(question, docs, q_vec)
-        if not sentences or not answers_question(question, sentences, docs):
+        if not sentences or (require_coverage and not answers_question(question, sentences, docs)):
             return decline(question, docs)
         text, citations = compose(sentences, docs)
         return Answer(text=with_dates(text, citations), citations=citations, grounded=True,

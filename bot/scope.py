@@ -63,6 +63,11 @@ MIN_DENSE = 0.26         # below this the best passage is unrelated, whatever el
 MIN_COMBINED = 0.45      # dense + 0.5 x IDF-weighted term coverage of the top passages
 AREA_MIN = 0.50          # similarity to an out-of-scope area description ...
 AREA_MARGIN = 0.0        # ... that is at least the best passage's
+# Sentencing law belongs to solicitors, except the law the library itself explains (the penalties
+# for bringing items into a prison): a passage this close to the question means the library
+# states it (0.80 for "the maximum penalty for bringing a phone into a prison", under 0.5 for
+# questions about sentences for crimes).
+OWN_LAW = 0.6
 
 # The library covers England and Wales (and one Scottish study); questions about prisons in
 # other countries are out of scope. Embeddings barely tell countries apart, so this is lexical:
@@ -182,7 +187,7 @@ class ScopeJudge:
             return Verdict(False, "unrelated", dense=dense)
         if is_abroad(question):
             return Verdict(False, "abroad", ABROAD_POINTER, dense=dense)
-        if LAW.search(question):
+        if LAW.search(question) and dense < OWN_LAW:
             return Verdict(False, "area", LAW_POINTER, dense=dense)
         sims = self._area_vectors() @ np.asarray(q_vec, dtype=np.float32)
         best_area = int(np.argmax(sims))

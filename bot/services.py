@@ -146,8 +146,9 @@ class Bot:
         if isinstance(prepared, Answer):
             return prepared
         if self.llm is None:
-            return prepared.finish(self.extractive.answer(prepared.query, prepared.docs,
-                                                          prepared.q_vec))
+            return prepared.finish(self.extractive.answer(
+                prepared.query, prepared.docs, prepared.q_vec,
+                require_coverage=prepared.lead is None))
         try:
             answer = self.llm.answer(prepared.searched, prepared.docs, prepared.q_vec)
         except Exception as exc:  # any failure of the server: answer without it, and say so
@@ -164,8 +165,9 @@ class Bot:
             yield prepared
             return
         if self.llm is None:
-            yield prepared.finish(self.extractive.answer(prepared.query, prepared.docs,
-                                                         prepared.q_vec))
+            yield prepared.finish(self.extractive.answer(
+                prepared.query, prepared.docs, prepared.q_vec,
+                require_coverage=prepared.lead is None))
             return
         parts: list[str] = []
         try:
@@ -205,7 +207,11 @@ class Bot:
             retriever, searched, self.embeddings.embed_query, k, flt)
         verdict = (self.scope.judge(prepared.query, prepared.q_vec, prepared.docs, retriever.index)
                    if prepared.docs else None)
-        if verdict is None or not verdict.covered:
+        # Someone at risk, told in the asker's own words, gets the guidance on what to do even
+        # when the words match it weakly; another organisation's business is still declined.
+        concern = prepared.lead is not None and verdict is not None and verdict.reason in (
+            "weak", "unrelated")
+        if verdict is None or not (verdict.covered or concern):
             return prepared.finish(decline(question, prepared.docs,
                                            pointer=verdict.pointer if verdict else None))
         return prepared

@@ -53,15 +53,18 @@ class Safeguarding:
     lead: str
     rule_query: str
     exemplars: tuple[str, ...]
+    same_subject: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Policy:
     categories: list[Category]
     allowed: list[str]
+    allowed_groups: dict[str, list[str]]
     concealment: tuple[str, ...]
     honest: tuple[str, ...]
     safeguarding: Safeguarding
+    risk: tuple[str, ...] = ()
 
 
 def load_policy(path: Path = POLICY) -> Policy:
@@ -69,18 +72,25 @@ def load_policy(path: Path = POLICY) -> Policy:
     categories = [Category(c["id"], c.get("description", ""), c.get("rules", ""),
                            tuple(c.get("exemplars") or [])) for c in data.get("categories", [])]
     sg = data.get("safeguarding") or {}
-    return Policy(categories, [str(q) for q in data.get("allowed") or []],
+    groups = data.get("allowed") or {}
+    if isinstance(groups, list):  # a plain list is one group
+        groups = {"allowed": groups}
+    groups = {str(k): [str(q) for q in v or []] for k, v in groups.items()}
+    return Policy(categories, [q for v in groups.values() for q in v], groups,
                   tuple(str(c).lower() for c in data.get("concealment_cues") or []),
                   tuple(str(c).lower() for c in data.get("honest_cues") or []),
                   Safeguarding(str(sg.get("lead", "")), str(sg.get("rule_query", "")),
-                               tuple(sg.get("exemplars") or [])))
+                               tuple(sg.get("exemplars") or []),
+                               tuple(str(t) for t in sg.get("same_subject") or [])),
+                  tuple(str(c).lower() for c in data.get("risk_cues") or []))
 
 
 def cue_features(text: str, policy: Policy) -> np.ndarray:
-    """Two features: how many concealment cues and how many honest cues the text holds (capped
+    """Three features: how many concealment, honest and risk cues the text holds (each capped
     at 2, scaled to the size of a vector's components)."""
     low = " ".join(text.lower().replace("\u2019", "'").split())
-    hits = [min(sum(c in low for c in cues), 2) for cues in (policy.concealment, policy.honest)]
+    hits = [min(sum(c in low for c in cues), 2)
+            for cues in (policy.concealment, policy.honest, policy.risk)]
     return np.array(hits, dtype=np.float64) * CUE_SCALE
 
 
@@ -186,6 +196,8 @@ class PolicyChecks:
         self.harm = ExemplarCheck("harmful", embeddings, policy, harmful, policy.allowed,
                                   THRESHOLD, cache, words=True)
         concerns = list(policy.safeguarding.exemplars)
-        others = [t for t in policy.allowed if t not in set(concerns)] + harmful
+        others = [q for group, questions in policy.allowed_groups.items()
+                  if group not in policy.safeguarding.same_subject for q in questions
+                  if q not in set(concerns)] + harmful
         self.safeguarding = ExemplarCheck("safeguarding", embeddings, policy, concerns, others,
                                           SAFEGUARDING_THRESHOLD, cache)
