@@ -46,14 +46,38 @@ def _human(limit: int) -> str:
     return f"{limit // MB} MB" if limit >= MB else f"{limit // KB} KB"
 
 
-class BodyLimit:
+class _HttpMiddleware:
+    """Plain ASGI middleware that acts on HTTP requests and passes everything else through."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+async def _send_json(send: Send, status: int, error: str, close: bool = False) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps({"error": error}).encode()})
+
+
+class BodyLimit(_HttpMiddleware):
     """Refuse request bodies over the limit of their route, counting the bytes as they stream.
 
     ``limits`` pairs a path prefix with its limit; the first matching prefix wins, ``default``
     covers the rest."""
 
     def __init__(self, app, limits: list[tuple[str, int]], default: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.limits = limits
         self.default = default
 
@@ -63,10 +87,7 @@ class BodyLimit:
                 return limit
         return self.default
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.limit_for(scope.get("path", ""))
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length", b"").decode("latin-1")
@@ -111,24 +132,14 @@ class BodyLimit:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"error": f"The request body is too large ({_human(limit)} at most)."})
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body.encode()})
+    await _send_json(send, 413, f"The request body is too large ({_human(limit)} at most).",
+                     close=True)
 
 
-class SecurityHeaders:
+class SecurityHeaders(_HttpMiddleware):
     """Add :data:`SECURITY_HEADERS` to every response that does not set them itself."""
 
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def add(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
@@ -140,16 +151,10 @@ class SecurityHeaders:
         await self.app(scope, receive, add)
 
 
-class OneLineErrors:
+class OneLineErrors(_HttpMiddleware):
     """Catch what escapes the app: one log line, a JSON sentence with status 500."""
 
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def watch(message: Message) -> None:
@@ -165,7 +170,4 @@ class OneLineErrors:
                       type(exc).__name__, str(exc)[:200])
             log.debug("request_failed_traceback", exc_info=True)
             if not started:
-                body = json.dumps({"error": "The server could not handle that request."})
-                await send({"type": "http.response.start", "status": 500,
-                            "headers": [(b"content-type", b"application/json")]})
-                await send({"type": "http.response.body", "body": body.encode()})
+                await _send_json(send, 500, "The server could not handle that request.")
