@@ -270,6 +270,9 @@ class Bot:
 
     def index(self, full: bool = False, dry_run: bool = False, docs_dir: Path | None = None
               ) -> Generator[Progress, None, IndexReport]:
+        from bot.store import writable_folder
+
+        writable_folder(Path(self.settings.index_dir))
         job = IndexJob(docs_dir=Path(docs_dir or self.settings.docs_dir), store=self.store,
                        embeddings=self.embeddings, cache=self.cache(),
                        chunk_size=self.settings.chunk_size,

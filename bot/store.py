@@ -294,6 +294,20 @@ class EmbeddedStore(ManifestStore):
         return IndexLock(self.root / "reindex.lock", command)
 
 
+def writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and prove it can be written; a read-only or missing index
+    folder is one sentence here, never a crash (SIGBUS) inside Chroma or SQLite later."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise BotError(f"The index folder {folder} cannot be written ({exc.strerror or exc}): "
+                       "check its permissions and free space, or set BOT_INDEX_DIR to a "
+                       "writable folder.") from exc
+
+
 def busy_error(holder: dict[str, Any]) -> IndexBusyError:
     return IndexBusyError(
         f"Another reindex is running (process {holder.get('pid')} on {holder.get('host')}, "
@@ -327,7 +341,7 @@ class IndexLock:
             return None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writable_folder(self.path.parent)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
                 "since": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
         for _ in range(3):

@@ -301,3 +301,18 @@ def test_the_app_is_built_with_a_bounded_queue_and_upload_limit(indexed_bot):
     assert blocks.has_launched  # Gradio checks client file paths only when this is set
     assert blocks._queue.max_size == QUEUE_MAX_SIZE
     assert blocks.max_file_size == 20 * 1024 * 1024
+
+
+def test_an_index_folder_that_cannot_be_written_is_a_sentence(tmp_path):
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the index folder should be", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update({"BOT_EMBED_MODEL": "fake", "BOT_INDEX_DIR": str(blocker / "index"),
+                "BOT_DOCS_DIR": str(copy_corpus(tmp_path / "docs"))})
+    run = subprocess.run([sys.executable, "-m", "bot", "index"], env=env, capture_output=True,
+                         text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert run.returncode == 2, run.stderr
+    assert "cannot be written" in run.stderr and "Traceback" not in run.stderr
