@@ -92,6 +92,7 @@ class Answer:
     notice: str | None = None
     refused: bool = False
     searched: str | None = None
+    category: str | None = None  # a refusal's policy category, for the staff report
 
     def to_dict(self, question: str) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -103,6 +104,8 @@ class Answer:
         }
         if self.refused:
             out["refused"] = True
+            if self.category:
+                out["refused_category"] = self.category
         if self.notice:
             out["notice"] = self.notice
         if self.searched and self.searched != question:

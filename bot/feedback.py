@@ -49,7 +49,7 @@ class FeedbackStore:
             "events", meta,
             Column("id", Integer, primary_key=True),
             Column("created", DateTime, nullable=False),
-            Column("kind", String(20), nullable=False),   # not_covered | feedback
+            Column("kind", String(20), nullable=False),   # not_covered | refused | feedback
             Column("helpful", Boolean, nullable=True),
             Column("reason", String(40), nullable=True),
             Column("question", Text, nullable=True),      # only when staff enable it, masked
@@ -80,8 +80,9 @@ class FeedbackStore:
     # -- recording -------------------------------------------------------------------------------
 
     def _insert(self, kind: str, question: str, citations: list[dict[str, Any]],
-                helpful: bool | None = None, reason: str | None = None) -> None:
-        topic = citations[0]["title"] if citations else UNMATCHED
+                helpful: bool | None = None, reason: str | None = None,
+                topic: str | None = None) -> None:
+        topic = topic or (citations[0]["title"] if citations else UNMATCHED)
         sources = ", ".join(dict.fromkeys(c["source"] for c in citations))
         text = mask(question)[:1000] if self.store_questions() else None
         with self._lock, self.engine.begin() as conn:
@@ -91,8 +92,13 @@ class FeedbackStore:
                 sources=sources))
 
     def record_answer(self, question: str, answer: dict[str, Any]) -> None:
-        """Remember questions the guidance did not cover (refusals and empty questions aside)."""
-        if not answer.get("grounded") and answer.get("backend") != "none":
+        """Remember questions the guidance did not cover, and refusals under their policy
+        category (so that staff can spot a wrong refusal and add an exemplar); empty questions
+        aside."""
+        if answer.get("refused"):
+            category = answer.get("refused_category") or "unknown"
+            self._insert("refused", question, [], topic=f"Refused: {category}")
+        elif not answer.get("grounded") and answer.get("backend") != "none":
             self._insert("not_covered", question, answer.get("citations", []))
 
     def record_feedback(self, question: str, answer: dict[str, Any], helpful: bool,
@@ -114,12 +120,13 @@ class FeedbackStore:
     def report(self) -> list[dict[str, Any]]:
         """Grouped by topic: not covered, not helpful (by reason), helpful, and cited sources."""
         groups: dict[str, dict[str, Any]] = defaultdict(lambda: {
-            "not_covered": 0, "not_helpful": 0, "helpful": 0, "reasons": defaultdict(int),
+            "not_covered": 0, "refused": 0, "not_helpful": 0, "helpful": 0,
+            "reasons": defaultdict(int),
             "sources": set(), "questions": []})
         for row in self.rows():
             group = groups[row["topic"]]
-            if row["kind"] == "not_covered":
-                group["not_covered"] += 1
+            if row["kind"] in ("not_covered", "refused"):
+                group[row["kind"]] += 1
             elif row["helpful"]:
                 group["helpful"] += 1
             else:
@@ -131,19 +138,20 @@ class FeedbackStore:
                 group["questions"].append(row["question"])
         out = []
         for topic, g in groups.items():
-            out.append({"topic": topic, "not_covered": g["not_covered"],
+            out.append({"topic": topic, "not_covered": g["not_covered"], "refused": g["refused"],
                         "not_helpful": g["not_helpful"], "helpful": g["helpful"],
                         "reasons": ", ".join(f"{k} ({v})" for k, v in sorted(g["reasons"].items())),
                         "sources": ", ".join(sorted(g["sources"])),
                         "example_questions": " | ".join(g["questions"])})
-        out.sort(key=lambda r: (-(r["not_covered"] + r["not_helpful"]), r["topic"]))
+        out.sort(key=lambda r: (-(r["not_covered"] + r["refused"] + r["not_helpful"]),
+                                r["topic"]))
         return out
 
     def report_csv(self) -> str:
         rows = self.report()
         buffer = io.StringIO()
-        fields = ["topic", "not_covered", "not_helpful", "helpful", "reasons", "sources",
-                  "example_questions"]
+        fields = ["topic", "not_covered", "refused", "not_helpful", "helpful", "reasons",
+                  "sources", "example_questions"]
         writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)

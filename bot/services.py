@@ -200,7 +200,9 @@ class Bot:
         own = self.embeddings.embed_query(question) if checks else None
         if is_harmful(question) or (checks and checks.harm.matches(question, own)):
             rules = retriever.search(question + RULES_QUERY, k=k or self.settings.top_k)
-            return prepared.finish(refuse(self.extractive, question, rules))
+            category = checks.category(own) if checks else "pattern rules"
+            return prepared.finish(_replace(refuse(self.extractive, question, rules),
+                                            category=category))
         if checks and checks.safeguarding.matches(question, own):
             prepared.lead = safeguarding_lead(retriever, checks.policy.safeguarding)
         prepared.query, prepared.q_vec, prepared.docs = find_passages(

@@ -86,7 +86,9 @@ def build_staff_tab(bot) -> None:
         replace = gr.Checkbox(label="Replace an existing file with the same name")
         upload_btn = gr.Button("Upload")
     with gr.Accordion("What users could not find", open=False):
-        gr.Markdown("Questions the guidance did not cover and answers marked not helpful, "
+        gr.Markdown("Questions the guidance did not cover, requests refused (by policy "
+                    "category: a wrong refusal is fixed by adding the question to 'allowed' in "
+                    "bot/policy/requests.yaml) and answers marked not helpful, "
                     "grouped by the closest document. Question text is kept only if you switch "
                     "it on below, and e-mail addresses, phone numbers and prisoner numbers are "
                     "masked first.")
@@ -95,8 +97,8 @@ def build_staff_tab(bot) -> None:
         with gr.Row():
             report_btn = gr.Button("Show the report", elem_id="staff-report-button")
             csv_btn = gr.Button("Download as CSV")
-        report = gr.Dataframe(headers=["Topic", "Not covered", "Not helpful", "Helpful",
-                                       "Reasons", "Sources", "Example questions"],
+        report = gr.Dataframe(headers=["Topic", "Not covered", "Refused", "Not helpful",
+                                       "Helpful", "Reasons", "Sources", "Example questions"],
                               interactive=False, wrap=True, elem_id="staff-report")
         csv_file = gr.File(label="Report (CSV)", visible=False)
     with gr.Accordion("Remove a document", open=False):
@@ -144,8 +146,8 @@ def build_staff_tab(bot) -> None:
     def do_report(pw: str):
         staff.check(pw)
         rows = bot.feedback().report()
-        return [[r["topic"], r["not_covered"], r["not_helpful"], r["helpful"], r["reasons"],
-                 r["sources"], r["example_questions"]] for r in rows]
+        return [[r["topic"], r["not_covered"], r["refused"], r["not_helpful"], r["helpful"],
+                 r["reasons"], r["sources"], r["example_questions"]] for r in rows]
 
     @_raise_sentences
     def do_csv(pw: str):

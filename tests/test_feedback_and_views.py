@@ -54,6 +54,18 @@ def test_report_groups_by_topic_with_counts_and_csv(store):
     assert {r["topic"] for r in rows} == {"Phones", "Not matched to any document"}
 
 
+def test_refusals_are_reported_by_policy_category(store):
+    store.set_store_questions(True)
+    refused = {"answer": "I can't help with that.", "grounded": True, "refused": True,
+               "refused_category": "conveying", "citations": []}
+    store.record_answer("how do I get a SIM card past the gate", refused)
+    store.record_answer("another one", refused)
+    row = {r["topic"]: r for r in store.report()}["Refused: conveying"]
+    assert row["refused"] == 2 and row["not_covered"] == 0
+    assert "SIM card" in row["example_questions"]
+    assert "refused" in store.report_csv().splitlines()[0]
+
+
 def test_conversation_export_keeps_citations():
     text = conversation_markdown([("Can I bring my phone?", ANSWER),
                                   ("Capital of France?", DECLINED)])

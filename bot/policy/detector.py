@@ -195,9 +195,16 @@ class PolicyChecks:
         harmful = [t for c in policy.categories for t in c.exemplars]
         self.harm = ExemplarCheck("harmful", embeddings, policy, harmful, policy.allowed,
                                   THRESHOLD, cache, words=True)
+        self._category_of = [c.id for c in policy.categories for _ in c.exemplars]
         concerns = list(policy.safeguarding.exemplars)
         others = [q for group, questions in policy.allowed_groups.items()
                   if group not in policy.safeguarding.same_subject for q in questions
                   if q not in set(concerns)] + harmful
         self.safeguarding = ExemplarCheck("safeguarding", embeddings, policy, concerns, others,
                                           SAFEGUARDING_THRESHOLD, cache)
+
+    def category(self, vector) -> str:
+        """The category of the harmful exemplar nearest to a question (for the staff report)."""
+        _, _, exemplars = self.harm.model()
+        v = np.asarray(vector, dtype=np.float32)
+        return self._category_of[int(np.argmax(exemplars @ (v / (np.linalg.norm(v) + 1e-9))))]
