@@ -269,9 +269,10 @@ class HybridRetriever(BaseRetriever):
     mode: str = "hybrid"
     filters: dict[str, Any] = {}
 
-    def _get_relevant_documents(self, query: str, *,
-                                run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return self.search(query)
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                k: int | None = None) -> list[Document]:
+        """LangChain's entry point: ``invoke(query)``, or ``invoke(query, k=1)`` for fewer."""
+        return self.search(query, k=k)
 
     def search(self, query: str, k: int | None = None, filters: dict[str, Any] | None = None,
                vector: Sequence[float] | None = None, max_per_doc: int | None = None

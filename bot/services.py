@@ -151,7 +151,7 @@ class Bot:
                 require_coverage=prepared.lead is None))
         try:
             answer = self.llm.answer(prepared.searched, prepared.docs, prepared.q_vec)
-        except Exception as exc:  # any failure of the server: answer without it, and say so
+        except llm_failures() as exc:  # the server failed: answer without it, and say so
             answer = self._fallback(prepared, exc)
         return prepared.finish(answer)
 
@@ -175,7 +175,7 @@ class Bot:
                 parts.append(delta)
                 yield "".join(parts)
             answer = self.llm.finish(prepared.searched, "".join(parts), prepared.docs)
-        except Exception as exc:  # the server failed mid-answer: answer without it, and say so
+        except llm_failures() as exc:  # the server failed mid-answer: answer without it, say so
             answer = self._fallback(prepared, exc)
         yield prepared.finish(answer)
 
@@ -233,7 +233,7 @@ class Bot:
         if self.llm is not None and any(h.get("role") == "user" for h in turns):
             try:
                 return self.llm.condense(question, turns)
-            except Exception as exc:
+            except llm_failures() as exc:
                 log.warning("llm_condense_failed error=%s", exc)
         return standalone_question(question, turns)
 
@@ -325,6 +325,32 @@ class _Prepared:
         if self.searched != self.question:
             answer = _replace(answer, searched=self.searched)
         return answer
+
+
+def llm_failures() -> tuple[type[BaseException], ...]:
+    """What counts as the LLM server failing (unreachable, timed out, an error or a reply the
+    client could not read): the answer is then made without it, with a notice. Anything else is
+    a bug, and surfaces."""
+    kinds: list[type[BaseException]] = [OSError]  # connection refused, timeouts, resets
+    try:
+        import httpx
+
+        kinds.append(httpx.HTTPError)
+    except ImportError:
+        pass
+    try:
+        import openai
+
+        kinds.append(openai.OpenAIError)
+    except ImportError:
+        pass
+    try:
+        import ollama
+
+        kinds.append(ollama.ResponseError)
+    except ImportError:
+        pass
+    return tuple(kinds)
 
 
 def safeguarding_lead(retriever, policy) -> tuple[str, Any] | None:

@@ -88,3 +88,14 @@ def corpus_bot(tmp_path_factory, real_embeddings):
     report = drive(bot.index())
     assert not report.failed, report.failed
     return bot
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say loudly when the browser tests were skipped, and how to run them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if "test_browser" in getattr(r, "nodeid", "")]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} browser tests were SKIPPED: Chromium is not installed. Install it "
+            "with 'sudo apt-get install chromium' (Debian) and run make test again; .ci/run does "
+            "this itself.", yellow=True, bold=True)

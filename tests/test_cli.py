@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-COMMANDS = ["index", "ask", "status", "serve", "eval", "rollback"]
+COMMANDS = ["index", "ask", "status", "serve", "eval", "bench", "rollback"]
 
 
 def run(args, tmp_path, docs=None, env=None):
@@ -87,6 +87,7 @@ def test_every_command_has_help_and_is_in_the_readme():
 
     from bot.cli import cli
 
+    assert set(COMMANDS) == set(cli.commands), "every command is checked, bench included"
     for command in COMMANDS:
         result = CliRunner().invoke(cli, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output

@@ -125,3 +125,9 @@ def test_a_question_about_what_a_study_changed_is_answered_from_its_findings(cor
     assert answer.citations[0].source == "evidence/safe-ground-family-man-and-fathers-inside.md"
     assert any("found" in (c.section or "").lower() for c in answer.citations), answer.citations
     assert "self-esteem" in answer.text, answer.text
+
+
+def test_the_retriever_honours_k_given_at_invoke(corpus_bot):
+    retriever = corpus_bot.retriever()
+    assert len(retriever.invoke("Can I take my phone into a prison?", k=1)) == 1
+    assert len(retriever.invoke("Can I take my phone into a prison?")) == retriever.k

@@ -129,3 +129,13 @@ def test_extractive_follow_up_searches_the_combined_question(indexed_bot):
     history = [{"role": "user", "content": "Can I take my phone in?"}]
     answer = indexed_bot.ask("and cameras?", history=history)
     assert answer.searched == "Can I take my phone in? and cameras?"
+
+
+def test_a_bug_on_the_llm_path_surfaces_instead_of_looking_like_a_server_failure(llm_bot,
+                                                                                monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyError("a programming error")
+
+    monkeypatch.setattr(llm_bot.llm, "answer", broken)
+    with pytest.raises(KeyError):
+        llm_bot.ask("Can I take my mobile phone in?")
