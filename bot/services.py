@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.answer import EMPTY, TRUNCATED, ExtractiveAnswerer, asks_for_findings, decline, refuse
+from bot.answer import (
+    EMPTY,
+    TRUNCATED,
+    ExtractiveAnswerer,
+    answers_question,
+    asks_for_findings,
+    decline,
+    refuse,
+)
 from bot.colloquial import expand
 from bot.config import Settings
 from bot.documents import Answer, IndexReport, Progress
@@ -149,6 +157,8 @@ class Bot:
             return prepared.finish(self.extractive.answer(
                 prepared.query, prepared.docs, prepared.q_vec,
                 require_coverage=prepared.lead is None))
+        if not self._library_answers(prepared):
+            return prepared.finish(decline(question, prepared.docs))
         try:
             answer = self.llm.answer(prepared.searched, prepared.docs, prepared.q_vec)
         except llm_failures() as exc:  # the server failed: answer without it, and say so
@@ -168,6 +178,9 @@ class Bot:
             yield prepared.finish(self.extractive.answer(
                 prepared.query, prepared.docs, prepared.q_vec,
                 require_coverage=prepared.lead is None))
+            return
+        if not self._library_answers(prepared):
+            yield prepared.finish(decline(question, prepared.docs))
             return
         parts: list[str] = []
         try:
@@ -217,6 +230,15 @@ class Bot:
             return prepared.finish(decline(question, prepared.docs,
                                            pointer=verdict.pointer if verdict else None))
         return prepared
+
+    def _library_answers(self, prepared: _Prepared) -> bool:
+        """Before an LLM writes anything: does the library answer at all? The same test as the
+        extractive answer's (its best sentences must hold enough of the question's words), so
+        both backends decline the same questions; a safeguarding situation is always answered."""
+        if prepared.lead is not None:
+            return True
+        sentences = self.extractive.select(prepared.query, prepared.docs, prepared.q_vec)
+        return bool(sentences) and answers_question(prepared.query, sentences, prepared.docs)
 
     def policy_checks(self):
         """The semantic checks of bot/policy (harmful requests, safeguarding situations),
