@@ -59,3 +59,15 @@ def test_question_set_shape():
     for item in items:
         for source in item.get("expect") or []:
             assert (DOCS / source).exists(), source
+
+
+def test_question_inventory_is_sourced_and_measurable():
+    inventory = yaml.safe_load((DOCS.parent / "corpus_src" / "question_inventory.yaml")
+                               .read_text(encoding="utf-8"))
+    assert len(inventory) >= 300
+    assert len({i["id"] for i in inventory}) == len(inventory)
+    for item in inventory:
+        assert item["source"].startswith("http") and item["question"].strip(), item["id"]
+        assert item["kind"] == "in_scope" and item["must_mention"], item["id"]
+        for source in item.get("expect") or []:
+            assert (DOCS / source).exists(), (item["id"], source)
