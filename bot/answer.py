@@ -1,10 +1,12 @@
 """Turning retrieved passages into an ``Answer``: extractive by default, with honest refusals.
 
 The extractive answerer needs no LLM. It splits the retrieved passages into sentences, scores each
-against the question (embedding similarity plus shared words), and writes the best few as a short
-answer with [n] markers; each citation quotes the chosen sentences verbatim from the passage. When
-the best passage is too far from the question, the answer says plainly that the guidance does not
-cover it, names the closest documents, and suggests who to ask instead.
+against the question (embedding similarity plus shared words), and answers from the section that
+answers: the passage holding the best sentence, led by its opening sentences (the guidance is
+written answer-first) and its best one, as a short answer with [n] markers; each citation quotes
+the chosen sentences verbatim from the passage. When the passages are too far from the question,
+or the chosen sentences hold too few of its words, the answer says plainly that the guidance does
+not cover it, names the closest documents, and suggests who to ask instead.
 """
 
 from __future__ import annotations
