@@ -22,6 +22,7 @@ import re
 import threading
 import time
 import unicodedata
+import weakref
 from collections import deque
 from collections.abc import Generator
 from pathlib import Path
@@ -64,6 +65,8 @@ class Throttle:
             self.failures.popleft()
 
     def check(self, expected: str | None, given: str | None) -> None:
+        if not expected:
+            raise StaffError(ENABLE_HINT)
         with self.lock:
             now = self.clock()
             self._forget_old(now)
@@ -75,9 +78,8 @@ class Throttle:
             try:
                 check_password(expected, given)
             except StaffError:
-                if expected:
-                    self.failures.append(now)
-                    log.warning("staff_password_wrong failures=%s", len(self.failures))
+                self.failures.append(now)
+                log.warning("staff_password_wrong failures=%s", len(self.failures))
                 raise
 
 
@@ -105,14 +107,14 @@ def inside(root: Path, relative: str) -> Path:
         raise StaffError(str(exc)) from None
 
 
-_THROTTLES: dict[int, Throttle] = {}
+# One throttle per bot, however many Staff views are made of it; forgotten with the bot.
+_THROTTLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class Staff:
     def __init__(self, bot) -> None:
         self.bot = bot
-        # one throttle per bot, however many Staff views are made of it
-        self.throttle = _THROTTLES.setdefault(id(bot), Throttle())
+        self.throttle = _THROTTLES.setdefault(bot, Throttle())
 
     @property
     def enabled(self) -> bool:

@@ -316,3 +316,23 @@ def test_an_index_folder_that_cannot_be_written_is_a_sentence(tmp_path):
                          text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
     assert run.returncode == 2, run.stderr
     assert "cannot be written" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_each_bot_has_its_own_password_throttle(tmp_path):
+    from bot.config import Settings
+    from bot.errors import BotError
+    from bot.services import build_bot
+    from bot.staff import MAX_FAILURES, Staff
+
+    def bot():
+        return build_bot(Settings(docs_dir=copy_corpus(tmp_path / f"d{len(list(tmp_path.iterdir()))}"),
+                                  index_dir=tmp_path / "index", embed_model="fake",
+                                  staff_password="right"))
+
+    first = bot()
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(BotError):
+            Staff(first).check("guess")
+    with pytest.raises(BotError, match="Too many"):
+        Staff(first).check("right")   # a second view of the same bot shares its throttle
+    Staff(bot()).check("right")        # another bot does not
