@@ -173,12 +173,12 @@ class SearchIndex:
         return [(int(r), float(scores[r])) for r in rows if np.isfinite(scores[r])]
 
     def similarities(self, vector: Sequence[float], rows: Sequence[int]) -> dict[int, float]:
+        """Cosine similarity of ``rows`` to the question, from the vectors already in memory
+        (no call to Chroma per question)."""
         if not rows:
             return {}
-        got = self.collection.get(ids=[self.ids[r] for r in rows], include=["embeddings"])
-        query = np.asarray(vector, dtype=np.float32)
-        return {self.position[cid]: float(np.dot(np.asarray(emb, dtype=np.float32), query))
-                for cid, emb in zip(got["ids"], got["embeddings"])}
+        scores = self.vectors[list(rows)] @ np.asarray(vector, dtype=np.float32)
+        return {int(r): float(v) for r, v in zip(rows, scores)}
 
 
 def superseded_sources(metadatas: Sequence[dict[str, Any]]) -> set[str]:

@@ -218,8 +218,12 @@ class Bot:
                                             category=category))
         if checks and checks.safeguarding.matches(question, own):
             prepared.lead = safeguarding_lead(retriever, checks.policy.safeguarding)
+        def embed(text: str):  # the question's own vector, when it is what gets searched
+            return own if own is not None and text == question else \
+                self.embeddings.embed_query(text)
+
         prepared.query, prepared.q_vec, prepared.docs = find_passages(
-            retriever, searched, self.embeddings.embed_query, k, flt)
+            retriever, searched, embed, k, flt)
         verdict = (self.scope.judge(prepared.query, prepared.q_vec, prepared.docs, retriever.index)
                    if prepared.docs else None)
         # Someone at risk, told in the asker's own words, gets the guidance on what to do even

@@ -285,9 +285,11 @@ def _evidence_tab(bot) -> tuple[Any, list[Any]]:
         years = {first_year(r["year"]) for r in rows} - {None}
         return ["any"] + [f"{d}s" for d in sorted({y // 10 * 10 for y in years}, reverse=True)]
 
-    def table(art: str, setting: str, outcome: str, country: str, decade: str, strength: str):
+    def table(art: str, setting: str, outcome: str, country: str, decade: str, strength: str,
+              studies: list[dict[str, Any]] | None = None):
+        """The rows matching the filters, from ``studies`` (loaded afresh when not given)."""
         wanted = dict(zip(listed, (art, setting, outcome, country)))
-        rows = [r for r in load()
+        rows = [r for r in (load() if studies is None else studies)
                 if all(v == "any" or v in values(r, k) for k, v in wanted.items())
                 and (strength == "any" or r["evidence_strength"] == strength)
                 and (decade == "any" or (first_year(r["year"]) or 0) // 10 * 10
@@ -323,7 +325,7 @@ def _evidence_tab(bot) -> tuple[Any, list[Any]]:
         strength = gr.Dropdown(["any", *STRENGTH_ORDER], value="any",
                                label="Strength of evidence", elem_id="ev-strength")
     controls = [art, setting, outcome, country, decade, strength]
-    first, first_sources, first_count = table(*["any"] * len(controls))
+    first, first_sources, first_count = table(*["any"] * len(controls), studies=rows)
     shown = gr.State(first_sources)
     count = gr.Markdown(first_count, elem_id="evidence-count")
     studies = gr.Dataframe(headers=headers, value=first, interactive=False, wrap=True,
@@ -336,9 +338,9 @@ def _evidence_tab(bot) -> tuple[Any, list[Any]]:
 
     def refresh():
         rows = load()
-        data, sources, counted = table(*["any"] * len(controls))
+        data, sources, counted = table(*["any"] * len(controls), studies=rows)
         updates = [gr.update(choices=choices(rows, key), value="any") for key in listed]
-        return (data, sources, counted, *updates[:3], updates[3],
+        return (data, sources, counted, *updates,
                 gr.update(choices=decades(rows), value="any"), "any")
 
     return refresh, [studies, shown, count, art, setting, outcome, country, decade, strength]

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from bot.safety import plain
+
 log = logging.getLogger(__name__)
 
 POLICY = Path(__file__).with_name("requests.yaml")
@@ -88,7 +90,7 @@ def load_policy(path: Path = POLICY) -> Policy:
 def cue_features(text: str, policy: Policy) -> np.ndarray:
     """Three features: how many concealment, honest and risk cues the text holds (each capped
     at 2, scaled to the size of a vector's components)."""
-    low = " ".join(text.lower().replace("\u2019", "'").split())
+    low = plain(text).lower()
     hits = [min(sum(c in low for c in cues), 2)
             for cues in (policy.concealment, policy.honest, policy.risk)]
     return np.array(hits, dtype=np.float64) * CUE_SCALE
@@ -143,17 +145,13 @@ class ExemplarCheck:
         return self._words
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
+        """The exemplars' vectors, through the indexer's embedding cache when there is one."""
         if self.cache is None:
             return np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
-        keys = [self.cache.key(t) for t in texts]
-        found = self.cache.get_many(keys)
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
-        if missing:
-            fresh = np.asarray(self.embeddings.embed_documents(missing), dtype=np.float32)
-            new = {self.cache.key(t): v for t, v in zip(missing, fresh)}
-            self.cache.put_many(new)
-            found.update(new)
-        return np.stack([found[k] for k in keys]).astype(np.float32)
+        from bot.indexer import drive, embed_with_cache
+
+        vectors, _ = drive(embed_with_cache(self.embeddings, self.cache, texts))
+        return np.asarray(vectors, dtype=np.float32)
 
     def model(self) -> tuple[np.ndarray, float, np.ndarray]:
         with self._lock:
