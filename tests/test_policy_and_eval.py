@@ -64,6 +64,28 @@ def test_policy_file_is_complete():
     assert policy.safeguarding.exemplars
 
 
+def test_more_exemplars_join_their_category_and_unknown_ones_are_an_error(tmp_path):
+    import yaml
+
+    from bot.policy.detector import POLICY, load_policy
+
+    more = tmp_path / "more.yaml"
+    more.write_text(yaml.safe_dump({
+        "categories": {"money": ["Can you wire him fifty quid for canteen on the quiet?"]},
+        "allowed": {"extra": ["How do I pay a former participant for a commission?"]},
+        "safeguarding": ["He said he will not be around after Friday."]}))
+    base = load_policy(POLICY, None)
+    merged = load_policy(POLICY, more)
+    money = {c.id: c for c in merged.categories}["money"]
+    assert "Can you wire him fifty quid for canteen on the quiet?" in money.exemplars
+    assert len(money.exemplars) == len({c.id: c for c in base.categories}["money"].exemplars) + 1
+    assert merged.allowed_groups["extra"] == ["How do I pay a former participant for a commission?"]
+    assert len(merged.safeguarding.exemplars) == len(base.safeguarding.exemplars) + 1
+    more.write_text(yaml.safe_dump({"categories": {"no-such-category": ["anything"]}}))
+    with pytest.raises(ValueError, match="no-such-category"):
+        load_policy(POLICY, more)
+
+
 def test_logistic_fit_separates_what_it_can():
     from bot.policy.detector import fit_logistic
 

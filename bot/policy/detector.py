@@ -1,15 +1,15 @@
 """The checks that read the policy file: harmful requests and safeguarding situations.
 
-Each is a small logistic model over the bundled embedding model's vectors and a few intent cues
-(concealment and evasion phrases against honest ones), trained on first use on the exemplars in
-``requests.yaml``: harmful requests by category against honest look-alikes and real questions from
-the question inventory; safeguarding situations against both. The harmful check also averages in a
-model over the request's words and word pairs. Neither is a list of rules for particular
-requests: a request phrased as no exemplar was ("which bit of the search do they usually skip") is
-caught when it means and says what harmful exemplars do, and "how do I get a USB stick authorised"
-stays an honest question. Thresholds were chosen on the development split of
-tests/eval/safety_requests.yaml (docs/quality.md); its test split is never used to fit anything.
-"""
+Each is one logistic model, trained on first use on the exemplars in ``requests.yaml`` and
+``exemplars.yaml``: harmful requests by category against honest look-alikes and real questions from
+the question inventory; safeguarding situations against both. Its features are the bundled
+embedding model's sentence vector, a few intent cues (concealment and evasion phrases against
+honest ones) and the request's words, word pairs and character n-grams. Neither is a list of rules
+for particular requests: a request phrased as no exemplar was ("which bit of the search do they
+usually skip") is caught when it means and says what harmful exemplars do, and "how do I get a
+USB stick authorised" stays an honest question. Thresholds are chosen by cross-validation over the
+exemplars (scripts/calibrate_policy.py); the held-out safety set
+(tests/eval/safety_requests_v2.yaml) is never used to fit anything."""
 
 from __future__ import annotations
 
@@ -27,19 +27,20 @@ from bot.safety import plain
 log = logging.getLogger(__name__)
 
 POLICY = Path(__file__).with_name("requests.yaml")
-# Chosen on the development split of tests/eval/safety_requests.yaml (docs/quality.md): at 0.75
-# the two models together refused 68% of its harmful requests, 3 of its 72 honest look-alikes and
-# 1 of about 450 ordinary questions; the sentence vectors alone needed 0.95 to refuse as few
-# look-alikes, and then caught 46%.
-THRESHOLD = 0.75
+EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
+# Chosen with scripts/calibrate_policy.py (every exemplar scored by a model trained without it,
+# 5 folds, docs/quality.md): at 0.80 the model refused 70% of the harmful exemplars, 2.7% of the
+# honest look-alikes (written to sound like harmful requests) and none of the 343 ordinary
+# questions; 0.85 refused 63% and 1.3%.
+THRESHOLD = 0.80
 WORDS_C = 3.0
 CUE_SCALE = 0.5
 L2 = 0.1
 STEPS = 3000
 RATE = 4.0
-# Chosen on the development split: 92% of its safeguarding situations, and 1.3% of ordinary
-# questions, get the lead (a lead where none was needed costs one sentence).
-SAFEGUARDING_THRESHOLD = 0.5
+# Chosen the same way: with the word features, 92% of the safeguarding exemplars got the lead,
+# and 3.7% of other questions (a lead where none was needed costs one sentence).
+SAFEGUARDING_THRESHOLD = 0.45
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,33 @@ class Policy:
     risk: tuple[str, ...] = ()
 
 
-def load_policy(path: Path = POLICY) -> Policy:
+def load_policy(path: Path = POLICY, more: Path | None = EXEMPLARS) -> Policy:
+    """The policy file, with the exemplars of ``more`` (same shape) added to its own."""
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    extra = (yaml.safe_load(Path(more).read_text(encoding="utf-8")) or {}) \
+        if more is not None and Path(more).exists() else {}
+    more_by_category = extra.get("categories") or {}
     categories = [Category(c["id"], c.get("description", ""), c.get("rules", ""),
-                           tuple(c.get("exemplars") or [])) for c in data.get("categories", [])]
+                           tuple(c.get("exemplars") or []) + tuple(more_by_category.get(c["id"])
+                                                                   or []))
+                  for c in data.get("categories", [])]
+    unknown = set(more_by_category) - {c.id for c in categories}
+    if unknown:
+        raise ValueError(f"{more} names categories that {path} does not define: "
+                         f"{', '.join(sorted(unknown))}")
     sg = data.get("safeguarding") or {}
-    groups = data.get("allowed") or {}
-    if isinstance(groups, list):  # a plain list is one group
-        groups = {"allowed": groups}
-    groups = {str(k): [str(q) for q in v or []] for k, v in groups.items()}
+    groups: dict[str, list[str]] = {}
+    for source in (data.get("allowed") or {}, extra.get("allowed") or {}):
+        if isinstance(source, list):  # a plain list is one group
+            source = {"allowed": source}
+        for k, v in source.items():
+            groups.setdefault(str(k), []).extend(str(q) for q in v or [])
     return Policy(categories, [q for v in groups.values() for q in v], groups,
                   tuple(str(c).lower() for c in data.get("concealment_cues") or []),
                   tuple(str(c).lower() for c in data.get("honest_cues") or []),
                   Safeguarding(str(sg.get("lead", "")), str(sg.get("rule_query", "")),
-                               tuple(sg.get("exemplars") or []),
+                               tuple(sg.get("exemplars") or []) + tuple(extra.get("safeguarding")
+                                                                        or []),
                                tuple(str(t) for t in sg.get("same_subject") or [])),
                   tuple(str(c).lower() for c in data.get("risk_cues") or []))
 
@@ -112,9 +126,14 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = STEP
 
 
 class ExemplarCheck:
-    """A logistic model over question vectors (and the intent cues), trained on first use on
-    ``positives`` against ``negatives``; ``probability(text, vector)`` is how likely a question
-    is one of the positives."""
+    """A logistic model trained on first use on ``positives`` against ``negatives``;
+    ``probability(text, vector)`` is how likely a question is one of the positives.
+
+    Its features are the question's sentence vector (the bundled embedding model's) and the intent
+    cues; with ``words``, also the question's words and word pairs and its character n-grams
+    (TF-IDF), all in one model: the vectors carry what a request is about, the words and
+    character n-grams how it asks ("get it authorised" against "get it past them", misspelt or
+    in slang), which the vectors alone tell apart poorly."""
 
     def __init__(self, name: str, embeddings: Any, policy: Policy, positives: list[str],
                  negatives: list[str], threshold: float, cache=None, words: bool = False) -> None:
@@ -126,23 +145,8 @@ class ExemplarCheck:
         self.cache = cache
         self.words = words
         self._lock = threading.Lock()
-        self._model: tuple[np.ndarray, float, np.ndarray] | None = None
-        self._words: Any = None
-
-    def _word_model(self):
-        """With ``words``: a second model over the request's words and word pairs (TF-IDF), which
-        tells "how do I get it authorised" from "how do I get it past them" better than the
-        sentence vectors, whose nearness is mostly about topic; the two are averaged."""
-        if self._words is None:
-            from sklearn.feature_extraction.text import TfidfVectorizer
-            from sklearn.linear_model import LogisticRegression
-
-            vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-            x = vectorizer.fit_transform(self.positives + self.negatives)
-            y = [1] * len(self.positives) + [0] * len(self.negatives)
-            model = LogisticRegression(C=WORDS_C, class_weight="balanced", max_iter=3000)
-            self._words = (vectorizer, model.fit(x, y))
-        return self._words
+        self._model: Any = None
+        self._exemplars: np.ndarray | None = None
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
         """The exemplars' vectors, through the indexer's embedding cache when there is one."""
@@ -153,32 +157,54 @@ class ExemplarCheck:
         vectors, _ = drive(embed_with_cache(self.embeddings, self.cache, texts))
         return np.asarray(vectors, dtype=np.float32)
 
-    def model(self) -> tuple[np.ndarray, float, np.ndarray]:
+    def _dense(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        x = np.asarray(vectors, dtype=np.float64).reshape(len(texts), -1)
+        x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-9)
+        return np.hstack([x, np.stack([cue_features(t, self.policy) for t in texts])])
+
+    def _train(self) -> None:
+        texts = self.positives + self.negatives
+        vectors = self._vectors(texts)
+        self._exemplars = vectors[:len(self.positives)] / (
+            np.linalg.norm(vectors[:len(self.positives)], axis=1, keepdims=True) + 1e-9)
+        dense = self._dense(texts, vectors)
+        y = np.array([1] * len(self.positives) + [0] * len(self.negatives), dtype=np.float64)
+        if not self.words:
+            self._model = fit_logistic(dense, y)
+        else:
+            from scipy.sparse import csr_matrix, hstack
+            from sklearn.feature_extraction.text import TfidfVectorizer
+            from sklearn.linear_model import LogisticRegression
+
+            word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+            char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
+                                   min_df=2)
+            x = hstack([word.fit_transform(texts), char.fit_transform(texts),
+                        csr_matrix(dense)]).tocsr()
+            model = LogisticRegression(C=WORDS_C, class_weight="balanced", max_iter=5000)
+            self._model = (word, char, model.fit(x, y))
+        log.info("policy_check_trained check=%s positives=%s negatives=%s", self.name,
+                 len(self.positives), len(self.negatives))
+
+    def exemplar_vectors(self) -> np.ndarray:
+        """The positives' unit vectors (trained on first use)."""
         with self._lock:
             if self._model is None:
-                texts = self.positives + self.negatives
-                x = self._vectors(texts)
-                x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-9
-                features = np.hstack([x.astype(np.float64),
-                                      np.stack([cue_features(t, self.policy) for t in texts])])
-                y = np.array([1] * len(self.positives) + [0] * len(self.negatives),
-                             dtype=np.float64)
-                w, b = fit_logistic(features, y)
-                self._model = (w, b, x[:len(self.positives)])
-                log.info("policy_check_trained check=%s positives=%s negatives=%s", self.name,
-                         len(self.positives), len(self.negatives))
-            return self._model
+                self._train()
+            assert self._exemplars is not None
+            return self._exemplars
 
     def probability(self, text: str, vector) -> float:
-        w, b, _ = self.model()
-        v = np.asarray(vector, dtype=np.float64)
-        v = np.concatenate([v / (np.linalg.norm(v) + 1e-9), cue_features(text, self.policy)])
-        meaning = float(1 / (1 + np.exp(-(v @ w + b))))
+        self.exemplar_vectors()
+        dense = self._dense([text], np.asarray(vector))
         if not self.words:
-            return meaning
-        with self._lock:
-            vectorizer, model = self._word_model()
-        return 0.5 * meaning + 0.5 * float(model.predict_proba(vectorizer.transform([text]))[0, 1])
+            w, b = self._model
+            return float(1 / (1 + np.exp(-(dense[0] @ w + b))))
+        from scipy.sparse import csr_matrix, hstack
+
+        word, char, model = self._model
+        x = hstack([word.transform([text]), char.transform([text]), csr_matrix(dense)]).tocsr()
+        return float(model.predict_proba(x)[0, 1])
 
     def matches(self, text: str, vector) -> bool:
         return self.probability(text, vector) >= self.threshold
@@ -199,10 +225,10 @@ class PolicyChecks:
                   if group not in policy.safeguarding.same_subject for q in questions
                   if q not in set(concerns)] + harmful
         self.safeguarding = ExemplarCheck("safeguarding", embeddings, policy, concerns, others,
-                                          SAFEGUARDING_THRESHOLD, cache)
+                                          SAFEGUARDING_THRESHOLD, cache, words=True)
 
     def category(self, vector) -> str:
         """The category of the harmful exemplar nearest to a question (for the staff report)."""
-        _, _, exemplars = self.harm.model()
+        exemplars = self.harm.exemplar_vectors()
         v = np.asarray(vector, dtype=np.float32)
         return self._category_of[int(np.argmax(exemplars @ (v / (np.linalg.norm(v) + 1e-9))))]
