@@ -56,13 +56,13 @@ def test_pdf_answers_cite_pages(corpus_bot):
 # grounded answers, declines and refusals (docs/quality.md). Floors sit just under the figures
 # measured when they were set, so a change that makes answers worse fails here.
 @pytest.mark.parametrize(("name", "part", "floors"), [
-    ("questions.yaml", "all", {"key_fact": 0.40, "out_of_scope_declined": 0.9, "refused": 1.0}),
+    ("questions.yaml", "all", {"key_fact": 0.45, "out_of_scope_declined": 0.9, "refused": 1.0}),
     # Written later by someone who had not seen the tuning.
-    ("fresh_questions.yaml", "all", {"key_fact": 0.30, "out_of_scope_declined": 0.9,
+    ("fresh_questions.yaml", "all", {"key_fact": 0.42, "out_of_scope_declined": 0.9,
                                      "refused": 1.0}),
     # Real questions from public sources, written blind (issue #13); the holdout part is kept
     # out of the gate and looked at once.
-    ("independent_questions.yaml", "tune", {"key_fact": 0.33, "declined": 0.30}),
+    ("independent_questions.yaml", "tune", {"key_fact": 0.50, "declined": 0.22}),
 ])
 def test_question_set_gate(corpus_bot, name, part, floors):
     result = evaluate_questions(corpus_bot, REPO / "tests" / "eval" / name, ["hybrid"],
@@ -71,7 +71,7 @@ def test_question_set_gate(corpus_bot, name, part, floors):
     assert result["results"]["hybrid"]["recall@5"] >= 0.9, result["failures"]["retrieval"]
     for key, floor in floors.items():
         assert answers[key] >= floor, (key, answers[key], result["failures"]["answers"][:20])
-    ceiling = {"questions.yaml": 0.40, "fresh_questions.yaml": 0.40}.get(name, 0.58)
+    ceiling = {"questions.yaml": 0.41, "fresh_questions.yaml": 0.36}.get(name, 0.50)
     assert answers["wrong_grounded"] <= ceiling, result["failures"]["answers"][:20]
     assert answers["repeated_sentences"] == 0
 
