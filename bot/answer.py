@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from langchain_core.documents import Document
 
 from bot.documents import Answer, Citation
+from bot.sentences import LIST_MARK, Sentence, clean_markdown, split_sentences
+
+__all__ = ["Sentence", "clean_markdown", "split_sentences"]  # where callers found them first
 
 MAX_SENTENCES = 5
 MAX_PER_PASSAGE = 2
@@ -54,55 +56,6 @@ REFUSAL = (
 EMPTY = ("Please type a question about working in prisons, young offender institutions, secure "
          "children's homes, probation or community settings.")
 TRUNCATED = "Your question was very long, so only its first {n} characters were used."
-
-_ABBREVIATIONS = {"e.g", "i.e", "etc", "dr", "mr", "mrs", "ms", "no", "st", "vs", "approx", "cf",
-                  "hmp", "hmyoi", "inc", "ltd", "co", "fig", "p", "pp", "para", "vol", "ch"}
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
-_LIST_MARK = re.compile(r"^\s*(?:[-*+\u2022]|\d+[.)])\s+")
-
-
-@dataclass(frozen=True)
-class Sentence:
-    passage: int      # index into the retrieved passages
-    start: int        # character offsets in the passage text: text[start:end] is verbatim
-    end: int
-    text: str         # the verbatim text
-    clean: str        # the same, without Markdown marks, for the answer
-
-
-def clean_markdown(text: str) -> str:
-    text = _LIST_MARK.sub("", text)
-    text = re.sub(r"\[([^\]]+)\]\((?:[^)]+)\)", r"\1", text)
-    text = re.sub(r"(\*\*|__|`)", "", text)
-    text = re.sub(r"(?<!\w)[*_](?=\S)(.+?)(?<=\S)[*_](?!\w)", r"\1", text)
-    text = re.sub(r"^#+\s*", "", text)
-    return " ".join(text.split())
-
-
-def split_sentences(text: str, passage: int = 0) -> list[Sentence]:
-    """Sentences with their offsets; list items and lines are sentences of their own."""
-    out: list[Sentence] = []
-    for line in re.finditer(r"[^\n]+", text):
-        base = line.start()
-        body = line.group()
-        cuts = [0]
-        for m in _BOUNDARY.finditer(body):
-            before = body[:m.start()].rstrip(".!?\"')] ").split()
-            last = before[-1].lower().rstrip(".") if before else ""
-            if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
-                continue
-            cuts.append(m.end())
-        cuts.append(len(body))
-        for a, b in zip(cuts, cuts[1:]):
-            piece = body[a:b]
-            lead = len(piece) - len(piece.lstrip())
-            piece = piece.strip()
-            if not piece:
-                continue
-            start = base + a + lead
-            out.append(Sentence(passage, start, start + len(piece), piece, clean_markdown(piece)))
-    return out
-
 
 _WORD = re.compile(r"[a-z0-9]+")
 _ASKS_FINDINGS = re.compile(r"\b(find|found|findings?|results?|show(ed|n|s)?|conclu\w*|outcomes?|"
@@ -156,7 +109,7 @@ def _usable(sentence: Sentence, doc: Document) -> bool:
     clean = sentence.clean
     if len(clean) < 25 or len(clean.split()) < 5:
         return False
-    if _LIST_MARK.match(sentence.text) and len(clean.split()) < 8 and clean[-1:] not in ".!":
+    if LIST_MARK.match(sentence.text) and len(clean.split()) < 8 and clean[-1:] not in ".!":
         return False  # a short list item ("Emotional content that could upset participants")
     if re.search(r"https?://|www\.", clean) and len(clean) < 200:
         return False
@@ -168,8 +121,26 @@ class ExtractiveAnswerer:
 
     backend = "extractive"
 
-    def __init__(self, embeddings) -> None:
+    def __init__(self, embeddings, cache=None) -> None:
         self.embeddings = embeddings
+        self.cache = cache  # an EmbeddingCache: sentence vectors stored when the index was built
+
+    def sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        """The sentences' vectors: looked up in the cache (the indexer stores every passage's
+        sentences there), embedding only those it lacks, which are then stored too."""
+        if self.cache is None:
+            return np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
+        keys = [self.cache.key(t) for t in texts]
+        found = self.cache.get_many(keys)
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            text_of = dict(zip(keys, texts))
+            fresh = dict(zip(missing, np.asarray(
+                self.embeddings.embed_documents([text_of[k] for k in missing]),
+                dtype=np.float32)))
+            self.cache.put_many(fresh)
+            found.update(fresh)
+        return np.stack([found[k] for k in keys]).astype(np.float32)
 
     def select(self, question: str, docs: Sequence[Document], q_vec: Sequence[float] | None,
                prefer: re.Pattern | None = None) -> list[Sentence]:
@@ -179,8 +150,7 @@ class ExtractiveAnswerer:
             return []
         if q_vec is None:
             q_vec = self.embeddings.embed_query(question)
-        vecs = np.asarray(self.embeddings.embed_documents([s.clean for s in candidates]),
-                          dtype=np.float32)
+        vecs = self.sentence_vectors([s.clean for s in candidates])
         cos = vecs @ np.asarray(q_vec, dtype=np.float32)
         q_terms = _stems(question)
         wants_findings = asks_for_findings(question)
@@ -346,7 +316,7 @@ def _with_list(sentence: Sentence, docs: Sequence[Document]) -> Sentence:
     items = 0
     for m in re.finditer(r"\n([^\n]+)", text[end:]):
         line = m.group(1)
-        if not _LIST_MARK.match(line) or items >= 6:
+        if not LIST_MARK.match(line) or items >= 6:
             break
         end = sentence.end + m.end()
         items += 1

@@ -165,7 +165,7 @@ class IndexReport:
 class Progress:
     """One step of an index run, for a progress bar (CLI) or gr.Progress (web app)."""
 
-    stage: str  # "read", "model", "embed", "store", "check", "done"
+    stage: str  # "read", "model", "embed", "store", "sentences", "check", "done"
     done: int
     total: int
     current: str = ""
@@ -177,4 +177,5 @@ class Progress:
 
 STAGE_LABELS = {"read": "Reading documents", "model": "Loading the embedding model",
                 "embed": "Embedding passages", "store": "Storing passages",
+                "sentences": "Embedding sentences for answers",
                 "check": "Checking the new index", "done": "Done"}

@@ -26,6 +26,7 @@ from bot.documents import Chunk, FileProblem, IndexReport, Progress, sha256_byte
 from bot.embeddings import EmbeddingCache, model_identity
 from bot.errors import BotError, DocumentError
 from bot.loaders import is_supported, load_file, path_inside
+from bot.sentences import sentence_texts
 from bot.store import EmbeddedStore, Version, new_version_id
 
 log = logging.getLogger(__name__)
@@ -245,8 +246,8 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
-def embed_with_cache(embeddings: Any, cache: EmbeddingCache, texts: list[str]
-                     ) -> Generator[Progress, None, tuple[np.ndarray, int]]:
+def embed_with_cache(embeddings: Any, cache: EmbeddingCache, texts: list[str],
+                     stage: str = "embed") -> Generator[Progress, None, tuple[np.ndarray, int]]:
     """Vectors for ``texts``, embedding only what the cache lacks; returns (vectors, embedded)."""
     keys = [cache.key(t) for t in texts]
     found = cache.get_many(keys)
@@ -260,7 +261,7 @@ def embed_with_cache(embeddings: Any, cache: EmbeddingCache, texts: list[str]
         yield Progress("model", 0, 1)
         embeddings.warm_up()
         yield Progress("model", 1, 1)
-    yield Progress("embed", 0, len(missing))
+    yield Progress(stage, 0, len(missing))
     for batch in _batches(missing, EMBED_BATCH):
         vectors = np.asarray(embeddings.embed_documents([text_of[k] for k in batch]),
                              dtype=np.float32)
@@ -268,7 +269,7 @@ def embed_with_cache(embeddings: Any, cache: EmbeddingCache, texts: list[str]
         cache.put_many(fresh)
         found.update(fresh)
         done += len(batch)
-        yield Progress("embed", done, len(missing))
+        yield Progress(stage, done, len(missing))
     if not texts:
         return np.zeros((0, 0), dtype=np.float32), 0
     return np.stack([found[k] for k in keys]), len(missing)
@@ -281,6 +282,7 @@ def _build(job: IndexJob, live: Version | None, plan: _Plan, model: str,
     collection = store.create_collection(version_id)
     total = len(plan.reused) + len(plan.fresh)
     stored = 0
+    reused_texts: list[str] = []
     if plan.reused and live is not None:
         old = store.collection(live.id)
         for batch in _batches(plan.reused, STORE_BATCH):
@@ -290,6 +292,7 @@ def _build(job: IndexJob, live: Version | None, plan: _Plan, model: str,
                                "'python -m bot index --full' to rebuild it.")
             collection.add(ids=got["ids"], embeddings=got["embeddings"],
                            documents=got["documents"], metadatas=got["metadatas"])
+            reused_texts.extend(got["documents"])
             stored += len(batch)
             yield Progress("store", stored, total)
     vectors, embedded = yield from embed_with_cache(
@@ -302,6 +305,12 @@ def _build(job: IndexJob, live: Version | None, plan: _Plan, model: str,
                        metadatas=[chunk_metadata(c) for c in batch])
         stored += len(batch)
         yield Progress("store", stored, total)
+    # Every passage's sentences, embedded once here, so that answering a question looks their
+    # vectors up in the cache instead of embedding them (bot.answer.ExtractiveAnswerer).
+    texts = [c.text for c in plan.fresh] + list(reused_texts)
+    yield from embed_with_cache(job.embeddings, job.cache,
+                                list(dict.fromkeys(t for text in texts
+                                                   for t in sentence_texts(text))), "sentences")
     yield Progress("check", 0, 1)
     dimension = int(vectors.shape[1]) if len(plan.fresh) else (live.dimension if live else 0)
     _check(collection, total, dimension)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
@@ -135,6 +136,8 @@ class Bot:
                     self._index = SearchIndex(version.id, self.store.collection(version.id))
                     log.info("index_loaded version=%s chunks=%s seconds=%.2f", version.id,
                              len(self._index), time.perf_counter() - started)
+                    if self.extractive.cache is None:
+                        self.extractive.cache = self._sentence_cache()
                 self._stamp = stamp
             return self._index
 
@@ -231,7 +234,10 @@ class Bot:
         concern = prepared.lead is not None and verdict is not None and verdict.reason in (
             "weak", "unrelated")
         if verdict is None or not (verdict.covered or concern):
-            return prepared.finish(decline(question, prepared.docs,
+            # the closest documents are named only when they are close: never for a question
+            # the library is plainly unrelated to ("what is the capital of France?")
+            close = prepared.docs if verdict is not None and verdict.reason != "unrelated" else []
+            return prepared.finish(decline(question, close,
                                            pointer=verdict.pointer if verdict else None))
         return prepared
 
@@ -289,6 +295,15 @@ class Bot:
                 "source", "title", "year", "art_forms", "settings", "outcomes",
                 "evidence_strength", "organisation", "country")}
         return sorted(rows.values(), key=evidence_order)
+
+    def _sentence_cache(self) -> EmbeddingCache | None:
+        """The cache the indexer stored the sentence vectors in; without it (a read-only index
+        folder) answers embed their sentences, more slowly but the same."""
+        try:
+            return self.cache()
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("sentence_cache_unavailable error=%s", exc)
+            return None
 
     def cache(self) -> EmbeddingCache:
         if self._cache is None:

@@ -110,8 +110,8 @@ def test_markup_in_documents_is_shown_as_text_and_never_runs(page):
 def test_markup_in_a_question_is_shown_as_text(page):
     page.fill("#question textarea", "<img src=x onerror=\"window.__pwned=1\"> phone rules?")
     page.press("#question textarea", "Enter")
-    page.wait_for_function("document.querySelector('#sources').innerText.includes('Quoted')"
-                           " && document.querySelectorAll('#chat .message').length >= 2")
+    # answered or declined, the reply is in the chat once there are two messages
+    page.wait_for_function("document.querySelectorAll('#chat .message').length >= 2")
     assert page.evaluate("window.__pwned") is None
     assert "<img" in page.inner_text("#chat")
 

@@ -123,3 +123,27 @@ def test_rollback_restores_previous_version(indexed_bot, docs):
     _index(indexed_bot)
     assert indexed_bot.rollback().id == first
     assert "guidance/notes.txt" in indexed_bot.search_index().sources()
+
+
+def test_sentences_are_embedded_at_indexing_and_answers_look_them_up(fake_bot, monkeypatch):
+    """Every passage's sentences are embedded once, when the version is built, and stored in the
+    embedding cache; answering a question then embeds the question only, never its sentences."""
+    from bot.sentences import sentence_texts
+
+    report, events = _index(fake_bot)
+    assert "sentences" in {e.stage for e in events}
+    index = fake_bot.search_index()
+    texts = [t for doc in index.collection.get(include=["documents"])["documents"]
+             for t in sentence_texts(doc)]
+    cache = fake_bot.cache()
+    assert set(cache.get_many([cache.key(t) for t in texts])) == {cache.key(t) for t in texts}
+    fake_bot.ask("Can I take my mobile phone into the prison?")  # scope embeds its areas once
+    embedded: list[list[str]] = []
+    real = fake_bot.embeddings.embed_documents
+    monkeypatch.setattr(fake_bot.embeddings, "embed_documents",
+                        lambda batch: embedded.append(list(batch)) or real(batch))
+    answer = fake_bot.ask("Can I take my mobile phone into the prison?")
+    assert answer.grounded and embedded == []
+    fake_bot.extractive.cache = None  # without the cache the same answer embeds its sentences
+    again = fake_bot.ask("Can I take my mobile phone into the prison?")
+    assert again.text == answer.text and embedded

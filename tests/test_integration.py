@@ -43,6 +43,8 @@ def test_unrelated_question_is_declined(corpus_bot):
     answer = corpus_bot.ask("What is the capital of France?")
     assert not answer.grounded
     assert "do not cover" in answer.text
+    # nothing in the library is close, so no document is named or quoted as "closest"
+    assert "closest" not in answer.text and answer.citations == []
 
 
 def test_pdf_answers_cite_pages(corpus_bot):
