@@ -28,8 +28,10 @@ run: $(STAMP)
 	$(BIN)/python -m bot index || test $$? -eq 1
 	$(BIN)/python -m bot serve
 
+# Lint and types: ruff, then mypy on bot/ (configured in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests app.py scripts
+	$(BIN)/mypy bot
 
 test: lint
 	$(BIN)/python -m pytest -q
@@ -38,4 +40,4 @@ screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

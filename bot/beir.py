@@ -43,7 +43,8 @@ def corpus_chunks(corpus: dict[str, tuple[str, str]], chunk_size: int | None, ov
             title, text = "", title
         if not text:
             continue
-        pieces = splitter.split_text(text) if splitter and len(text) > chunk_size else [text]
+        pieces = (splitter.split_text(text) if splitter and chunk_size and len(text) > chunk_size
+                  else [text])
         for position, piece in enumerate(pieces):
             chunks.append(Chunk(id=chunk_id(doc_id, None, position, piece), text=piece,
                                 source=doc_id, title=title, doc_type="evidence", page=None,

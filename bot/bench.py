@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +77,26 @@ def machine() -> dict[str, Any]:
         mem_kb = 0
     import platform
 
-    import torch
-
     return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kb / 2**20, 1),
-            "gpu": "none" if not torch.cuda.is_available() else torch.cuda.get_device_name(0),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads()}
+            "python": platform.python_version(), **torch_details()}
+
+
+def torch_details() -> dict[str, Any]:
+    """PyTorch's version, threads and GPU as this run sees them. PyTorch is asked only when the
+    run has already imported it (the PyTorch encoder did): the fake and ONNX paths never load it
+    just to describe the machine, and then its installed version is read from the package."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("torch")
+        except PackageNotFoundError:
+            installed = "not installed"
+        return {"gpu": "not checked (PyTorch not loaded)", "torch": installed,
+                "torch_threads": "not loaded"}
+    return {"gpu": "none" if not torch.cuda.is_available() else torch.cuda.get_device_name(0),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
 def load_average() -> list[float]:
@@ -106,7 +121,7 @@ def corpus_texts(settings) -> list[str]:
     from bot.indexer import scan
     from bot.loaders import load_file
 
-    texts = []
+    texts: list[str] = []
     for path in scan(Path(settings.docs_dir), IndexReport()):
         try:
             loaded = load_file(path, Path(settings.docs_dir))
@@ -134,18 +149,24 @@ def raw_encoder(embeddings) -> tuple[str, Callable[[list[str]], Any]]:
 # -- (1) indexing --------------------------------------------------------------------------------
 
 
+def _index_fully(bot) -> Any:
+    from bot.indexer import drive
+
+    return drive(bot.index(full=True))
+
+
 def bench_indexing(settings, embeddings, work: Path, rounds: int) -> tuple[dict[str, Any], Path]:
     """Best of ``rounds`` alternating runs of each, since other work may share the cores; CPU
     seconds (all threads of this process) are recorded too, being less disturbed by that."""
     from bot.config import Settings
-    from bot.indexer import drive
     from bot.services import build_bot
 
     texts = corpus_texts(settings)
     encoder_name, encode = raw_encoder(embeddings)
     encode(texts[:8])  # load and warm the model before either run is timed
     best = {"raw": 0.0, "pipeline": 0.0, "raw_cpu": 0.0, "pipeline_cpu": 0.0}
-    index_dir, report = work / "index-0", None
+    index_dir = work / "index-0"
+    report: Any = None  # the last run's IndexReport
     for n in range(rounds):
         cpu = time.process_time()
         seconds, _ = timed(lambda: encode(texts))
@@ -155,7 +176,7 @@ def bench_indexing(settings, embeddings, work: Path, rounds: int) -> tuple[dict[
         fresh = Settings(**{**settings.model_dump(), "index_dir": index_dir})
         bot = build_bot(fresh, embeddings=embeddings)
         cpu = time.process_time()
-        seconds, report = timed(lambda b=bot: drive(b.index(full=True)))
+        seconds, report = timed(partial(_index_fully, bot))
         best["pipeline"] = max(best["pipeline"], report.chunks / seconds)
         best["pipeline_cpu"] = max(best["pipeline_cpu"],
                                    report.chunks / (time.process_time() - cpu))
@@ -183,17 +204,18 @@ def bench_encoders(settings, texts: list[str], rounds: int) -> dict[str, Any]:
     if folder is None:
         return {"skipped": "the model is not a local folder"}
     models = models_dir(settings.index_dir)
-    encoders = {"torch": SentenceTransformerEmbeddings(str(folder), settings.embed_batch_size),
-                "onnx-fp32": OnnxEmbeddings(folder, models, "fp32", settings.embed_batch_size),
-                "onnx-int8": OnnxEmbeddings(folder, models, "int8", settings.embed_batch_size)}
+    encoders: dict[str, Any] = {
+        "torch": SentenceTransformerEmbeddings(str(folder), settings.embed_batch_size),
+        "onnx-fp32": OnnxEmbeddings(folder, models, "fp32", settings.embed_batch_size),
+        "onnx-int8": OnnxEmbeddings(folder, models, "int8", settings.embed_batch_size)}
     out: dict[str, Any] = {"texts": len(texts)}
-    reference = None
+    reference: Any = None
     for name, encoder in encoders.items():
         build, _ = timed(encoder.warm_up)  # exports on first use, then reuses the file
         encoder.encode(texts[:8])
         best, vectors = 0.0, None
         for _ in range(rounds):
-            seconds, vectors = timed(lambda e=encoder: e.encode(texts))
+            seconds, vectors = timed(partial(encoder.encode, texts))
             best = max(best, len(texts) / seconds)
         if reference is None:
             reference = vectors
@@ -213,8 +235,8 @@ def bench_latency(bot, questions: list[str]) -> dict[str, Any]:
     for q in questions[:3]:  # warm: model, BM25 state, the scope judge's word counts
         retriever.search(q)
         bot.ask(q)
-    retrieval = [timed(lambda q=q: retriever.search(q))[0] for q in questions]
-    answers = [timed(lambda q=q: bot.ask(q))[0] for q in questions]
+    retrieval = [timed(partial(retriever.search, q))[0] for q in questions]
+    answers = [timed(partial(bot.ask, q))[0] for q in questions]
     return {"chunks": len(bot.search_index()), "retrieval": percentiles(retrieval),
             "answer": percentiles(answers)}
 
@@ -313,7 +335,8 @@ def start_server(settings, index_dir: Path, question: str, timeout: float = 300.
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     while time.perf_counter() - started < timeout:
         if proc.poll() is not None:
-            raise RuntimeError(f"the server stopped: {proc.stderr.read()[-500:]}")
+            err = proc.stderr.read() if proc.stderr else ""
+            raise RuntimeError(f"the server stopped: {err[-500:]}")
         try:
             reply = httpx.post(f"{url}/api/ask", json={"question": question}, timeout=30)
             if reply.status_code == 200:
@@ -408,6 +431,7 @@ def run_bench(settings, embeddings, options: BenchOptions,
             finally:
                 stop_server(proc)
     result["load_after"] = load_average()
+    result["machine"].update(torch_details())  # PyTorch as the measurements used it, if they did
     return result
 
 
@@ -459,9 +483,11 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def markdown(r: dict[str, Any], command: str, plot_name: str | None) -> str:
     m = r["machine"]
+    threads = m["torch_threads"]
+    threads = f"{threads} threads" if isinstance(threads, int) else "not used by this run"
     lines = [START, "", f"Measured {r['started']} with `{command}` on {m['cpus']} CPU cores "
              f"({m['cpu']}), {m['memory_gib']} GiB memory, GPU: {m['gpu']}; Python {m['python']}, "
-             f"PyTorch {m['torch']} ({m['torch_threads']} threads); model `{r['model']}`, backend "
+             f"PyTorch {m['torch']} ({threads}); model `{r['model']}`, backend "
              f"`{r['backend']}`. Load average (1, 5, 15 min) before: {r['load_before']}, after: "
              f"{r['load_after']} (other work shares these cores, so treat small differences as "
              "noise).", "", "| Measure | Result | Target |", "| --- | --- | --- |"]

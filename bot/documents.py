@@ -140,7 +140,7 @@ class IndexReport:
         self.warnings.append({"source": source, "message": message})
 
     def to_dict(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "version": self.version,
             "added": self.added,
             "updated": self.updated,

@@ -173,7 +173,7 @@ def make_embeddings(name: str, batch_size: int = 32, backend: str = DEFAULT_BACK
 
         reason = ("it is not a local model folder" if folder is None
                   else unsupported_reason(folder))
-        if reason is None:
+        if reason is None and folder is not None:
             return OnnxEmbeddings(folder, cache_dir or Path("index") / "models",
                                   variant=backend.removeprefix("onnx-"), batch_size=batch_size,
                                   model_key=str(folder))

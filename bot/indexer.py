@@ -17,7 +17,7 @@ import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -27,9 +27,10 @@ from bot.embeddings import EmbeddingCache, model_identity
 from bot.errors import BotError, DocumentError
 from bot.loaders import is_supported, load_file, path_inside
 from bot.sentences import sentence_texts
-from bot.store import EmbeddedStore, Version, new_version_id
+from bot.store import Version, VersionStore, new_version_id
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EMBED_BATCH = 64
 STORE_BATCH = 1000
@@ -44,7 +45,7 @@ REQUIRED_FIELDS = {
 @dataclass
 class IndexJob:
     docs_dir: Path
-    store: EmbeddedStore
+    store: VersionStore
     embeddings: Any
     cache: EmbeddingCache
     chunk_size: int
@@ -342,8 +343,9 @@ def _check(collection: Any, expected: int, dimension: int) -> None:
                            "'python -m bot index --full'.")
 
 
-def drive(events: Generator[Progress, None, IndexReport], on_progress=None) -> IndexReport:
-    """Run an indexing generator to the end, passing each event to ``on_progress``."""
+def drive(events: Generator[Progress, None, T], on_progress=None) -> T:
+    """Run an indexing generator to the end, passing each event to ``on_progress``, and return
+    what it returns (an IndexReport, or the vectors of an embedding stage)."""
     while True:
         try:
             event = next(events)

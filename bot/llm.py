@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from langchain_core.documents import Document
+from pydantic import SecretStr
 
 from bot.answer import ExtractiveAnswerer, _stems, citation_for, decline, split_sentences, with_dates
 from bot.config import Settings
@@ -48,7 +49,7 @@ def make_chat_model(settings: Settings):
         if not settings.llm_model:
             raise ConfigError("BOT_LLM=openai needs BOT_LLM_MODEL (the model name on the server).")
         return ChatOpenAI(model=settings.llm_model, base_url=settings.llm_base_url,
-                          api_key=settings.llm_api_key or "not-needed", temperature=0,
+                          api_key=SecretStr(settings.llm_api_key or "not-needed"), temperature=0,
                           timeout=settings.llm_timeout, max_retries=0)
     raise ConfigError(f"BOT_LLM={settings.llm} is not an LLM backend.")
 

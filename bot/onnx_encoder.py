@@ -21,6 +21,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -184,8 +185,8 @@ class OnnxEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.threads = threads
         self.model_key = f"{model_key or self.model_dir}+onnx-{variant}"
-        self._session = None
-        self._tokenizer = None
+        self._session: Any = None    # onnxruntime.InferenceSession, once loaded
+        self._tokenizer: Any = None  # tokenizers.Tokenizer, once loaded
         self._lock = threading.Lock()
 
     def warm_up(self):

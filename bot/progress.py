@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from bot.documents import Progress
 
@@ -10,8 +11,8 @@ from bot.documents import Progress
 class CliProgress:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled and sys.stderr.isatty()
-        self._bar = None
-        self._stage = None
+        self._bar: Any = None  # a tqdm bar while a stage runs
+        self._stage: str | None = None
 
     def update(self, event: Progress) -> None:
         if not self.enabled or event.stage == "done":

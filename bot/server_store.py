@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, IndexBusyError, StoreUnavailable
@@ -478,3 +478,10 @@ class ServerLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+if TYPE_CHECKING:  # mypy checks that both stores implement the interface callers rely on
+    from bot.store import EmbeddedStore, VersionStore
+
+    def _implements(embedded: EmbeddedStore, server: ServerStore) -> list[VersionStore]:
+        return [embedded, server]

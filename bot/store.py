@@ -9,7 +9,9 @@ embedder, and Chroma's default embedder (which downloads a model) never runs.
 
 With ``BOT_CHROMA_URL`` set, :func:`open_store` returns a :class:`bot.server_store.ServerStore`
 instead: the same interface, with everything shared kept in the Chroma server. Both stores share
-the manifest rules of :class:`ManifestStore` (publish, rollback, which version is live).
+the manifest rules of :class:`ManifestStore` (publish, rollback, which version is live). The
+interface callers rely on is written down as :class:`VersionStore` (and :class:`StoreLock`);
+tests/test_store_contract.py runs one suite of behaviour against both stores.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from bot.errors import BotError, IndexBusyError, NoIndexError, StoreUnavailable
 
@@ -173,7 +175,92 @@ class ManifestStore:
         return Version.from_dict(target)
 
 
-def open_store(settings: Any, *namespace: str) -> ManifestStore:
+@runtime_checkable
+class StoreLock(Protocol):
+    """One reindex (or rollback) at a time: ``acquire`` raises IndexBusyError while another live
+    process holds it; a lock left by a dead process is taken over. A context manager."""
+
+    held: bool
+
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds it (``pid``, ``host``, ``command``, ``since``), or None when it is free."""
+        ...
+
+    def __enter__(self) -> StoreLock: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class VersionStore(Protocol):
+    """What the indexer, the bot, BEIR evaluation and the benchmark use of a store: index
+    versions (one collection of passages each, plus a document registry), a manifest naming the
+    live version and keeping earlier ones for rollback, and the reindex lock. Implemented by
+    :class:`EmbeddedStore` and :class:`bot.server_store.ServerStore`.
+
+    A collection (from :meth:`create_collection` / :meth:`collection`) is used through Chroma's
+    ``add``, ``get``, ``query`` and ``count``, and is typed ``Any`` here because the embedded
+    store hands out Chroma's own collection."""
+
+    # -- the manifest: which version is live, the earlier ones ---------------------------------
+    def read_manifest(self) -> dict[str, Any]: ...
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None: ...
+
+    def live(self) -> Version | None: ...
+
+    def require_live(self) -> Version:
+        """The live version, or NoIndexError."""
+        ...
+
+    def versions(self) -> list[Version]:
+        """The versions the manifest keeps, newest first."""
+        ...
+
+    def publish(self, version: Version, keep: int) -> list[str]:
+        """Make ``version`` live, keep the newest ``keep``; return the ids dropped (and deleted)."""
+        ...
+
+    def rollback(self) -> Version:
+        """Make the newest earlier version whose data still exists live; BotError if none."""
+        ...
+
+    def manifest_stamp(self) -> str:
+        """Changes whenever the live version may have changed; compared for equality only, and
+        cheap enough to check on every question."""
+        ...
+
+    # -- versions ------------------------------------------------------------------------------
+    def create_collection(self, version_id: str) -> Any: ...
+
+    def collection(self, version_id: str) -> Any:
+        """An existing version's passages, or StoreUnavailable; never creates anything."""
+        ...
+
+    def version_exists(self, version_id: str) -> bool: ...
+
+    def delete_version(self, version_id: str) -> None: ...
+
+    def write_registry(self, version_id: str, registry: dict[str, Any]) -> None: ...
+
+    def read_registry(self, version_id: str) -> dict[str, Any]:
+        """The registry written for ``version_id``, or ``{}`` when there is none."""
+        ...
+
+    def clean_orphans(self) -> list[str]:
+        """Delete versions no manifest entry names (half-built by a crash); return their ids.
+        Only while holding the lock."""
+        ...
+
+    # -- the reindex lock ----------------------------------------------------------------------
+    def lock(self, command: str = "index") -> StoreLock: ...
+
+
+def open_store(settings: Any, *namespace: str) -> VersionStore:
     """The store the settings ask for: a Chroma server when ``chroma_url`` is set, else folders
     under ``index_dir``. ``namespace`` keeps a separate set of versions (e.g. an eval dataset's)."""
     if settings.chroma_url:
@@ -218,12 +305,15 @@ class EmbeddedStore(ManifestStore):
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.manifest_path, manifest)
 
-    def manifest_stamp(self) -> float:
-        """Changes whenever the live version may have changed; cheap enough to check per question."""
+    def manifest_stamp(self) -> str:
+        """Changes whenever the live version may have changed; cheap enough to check per question.
+        The inode is part of it: every write renames a new file over the old one, so two writes
+        within one tick of the file system's clock still differ."""
         try:
-            return self.manifest_path.stat().st_mtime_ns
+            stat = self.manifest_path.stat()
         except FileNotFoundError:
-            return 0
+            return "-"
+        return f"{stat.st_ino}:{stat.st_mtime_ns}"
 
     # -- versions on disk ------------------------------------------------------------------------
 
@@ -246,6 +336,10 @@ class EmbeddedStore(ManifestStore):
             COLLECTION, embedding_function=None, configuration=hnsw_configuration())
 
     def collection(self, version_id: str):
+        if not self.version_exists(version_id):  # opening a client would create its folder
+            raise StoreUnavailable(
+                f"The index version {version_id} is missing from {self.root}: run "
+                "'python -m bot index --full' to rebuild it.")
         try:
             return self.client(version_id).get_collection(COLLECTION, embedding_function=None)
         except Exception as exc:

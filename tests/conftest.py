@@ -66,6 +66,16 @@ def real_embeddings():
 
 
 @pytest.fixture(scope="session")
+def torch_embeddings():
+    """The bundled model on sentence-transformers (PyTorch), loaded once for the whole run."""
+    from bot.embeddings import SentenceTransformerEmbeddings, bundled_model_path
+
+    embeddings = SentenceTransformerEmbeddings(bundled_model_path())
+    embeddings.warm_up()
+    return embeddings
+
+
+@pytest.fixture(scope="session")
 def real_cache_dir(tmp_path_factory) -> Path:
     """An embedding cache shared by the integration tests of one run."""
     return tmp_path_factory.mktemp("embedding-cache")
@@ -93,7 +103,7 @@ def corpus_bot(tmp_path_factory, real_embeddings):
 def pytest_terminal_summary(terminalreporter):
     """Say loudly when the browser tests were skipped, and how to run them."""
     skipped = [r for r in terminalreporter.stats.get("skipped", [])
-               if "test_browser" in getattr(r, "nodeid", "")]
+               if "test_browser" in getattr(r, "nodeid", "") and "Chromium" in str(r.longrepr)]
     if skipped:
         terminalreporter.write_line(
             f"{len(skipped)} browser tests were SKIPPED: Chromium is not installed. Install it "

@@ -7,6 +7,10 @@ import contextlib
 import io
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 FIXTURE_DOCS = Path(__file__).parent / "fixtures" / "docs"
@@ -204,6 +208,57 @@ def truncate_file(src: Path, dest: Path, fraction: float = 0.5) -> Path:
     data = src.read_bytes()
     dest.write_bytes(data[: int(len(data) * fraction)])
     return dest
+
+
+CHROMA = Path(sys.executable).parent / "chroma"  # the chroma CLI of this virtual environment
+
+
+class ChromaServer:
+    """``chroma run`` as a subprocess; start() waits for its heartbeat, stop() ends it by pid."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.log = path.parent / "chroma.log"
+
+    def start(self) -> None:
+        import httpx
+
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(CHROMA), "run", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--path", str(self.path)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"chroma run stopped: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("chroma run did not answer its heartbeat within 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def client(self):
+        import chromadb
+
+        from bot.store import chroma_settings
+
+        return chromadb.HttpClient(host="127.0.0.1", port=self.port, settings=chroma_settings())
 
 
 def free_port() -> int:

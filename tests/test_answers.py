@@ -43,12 +43,20 @@ def test_answer_markers_match_citations_and_quotes_are_verbatim(indexed_bot, doc
     assert answer.citations[0].source == "guidance/phones.md"
 
 
-def test_compose_numbers_in_order_of_use(indexed_bot):
-    docs = indexed_bot.retriever().search("phone authorisation gate identification")
-    sentences = [s for i, d in enumerate(docs[:2]) for s in split_sentences(d.page_content, i)][:3]
-    text, citations = compose(sentences, docs)
-    assert [c.n for c in citations] == list(range(1, len(citations) + 1))
-    assert text.index("[1]") < text.index(f"[{len(citations)}]") or len(citations) == 1
+def test_compose_numbers_sources_in_order_of_first_use():
+    from langchain_core.documents import Document
+
+    docs = [Document(page_content="Phones stay in the locker. Keys go on a chain.",
+                     metadata={"source": "guidance/a.md", "title": "A"}),
+            Document(page_content="Vetting takes six weeks.",
+                     metadata={"source": "guidance/b.md", "title": "B"})]
+    first, second = split_sentences(docs[0].page_content, 0)
+    (vetting,) = split_sentences(docs[1].page_content, 1)
+    text, citations = compose([vetting, first, second], docs)
+    # the passage used first is [1]; two close sentences of one passage share one citation
+    assert text == "Vetting takes six weeks [1]. Phones stay in the locker [2]. Keys go on a chain [2]."
+    assert [(c.n, c.source) for c in citations] == [(1, "guidance/b.md"), (2, "guidance/a.md")]
+    assert citations[1].quote == "Phones stay in the locker. Keys go on a chain."
 
 
 def test_empty_question_prompts_without_searching(indexed_bot, monkeypatch):
@@ -63,8 +71,13 @@ def test_long_question_is_truncated_with_a_notice(indexed_bot):
 
 
 def test_filter_limits_sources(indexed_bot):
-    answer = indexed_bot.ask("Does music help young people?", filters={"doc_type": "evidence"})
-    assert all(c.doc_type == "evidence" for c in answer.citations)
+    question = "Can young people take part in music sessions with their phones?"
+    retriever = indexed_bot.retriever()
+    assert {d.metadata["doc_type"] for d in retriever.search(question)} == {"guidance", "evidence"}
+    found = retriever.search(question, filters={"doc_type": "evidence"})
+    assert found and {d.metadata["doc_type"] for d in found} == {"evidence"}
+    answer = indexed_bot.ask(question, filters={"doc_type": "evidence"})
+    assert answer.citations and {c.doc_type for c in answer.citations} == {"evidence"}
 
 
 @pytest.mark.parametrize("question", [
@@ -100,7 +113,11 @@ def test_guidance_questions_about_rules_are_not_refused(question):
 
 
 @pytest.mark.parametrize(("question", "personal"), [
-    ("I got arrested for shoplifting yesterday. Will I end up with a criminal record?", True),
+    ("I was arrested for shoplifting yesterday, am I going to have a criminal record now?", True),
+    pytest.param("The police arrested me for shoplifting last week. Am I going to get a criminal "
+                 "record?", True, marks=pytest.mark.xfail(strict=True, reason=(
+                     "the personal-case rule knows 'I was/got arrested' but not 'arrested me': "
+                     "fitted to the question sets' wording (design review P1)"))),
     ("will I go to prison for not paying a fine", True),
     ("I've got a court date next month, what should I wear?", True),
     ("Is there a visitors centre at HMP Leeds and where do I park?", True),
@@ -119,7 +136,7 @@ def test_the_askers_own_legal_trouble_and_family_visits_are_personal(question, p
 
 
 @pytest.mark.parametrize(("question", "abroad"), [
-    ("what are arts programmes like in norwegian prisons", True),
+    ("how do norwegian prisons run their arts programmes", True),
     ("How do US prisons run arts projects?", True),
     ("my brother is locked up in thailand, can he do art classes", True),
     ("Is there anything like Koestler in the United States?", True),
@@ -148,8 +165,8 @@ def test_personal_cases_are_declined_and_signposted(indexed_bot):
 @pytest.mark.parametrize(("question", "added"), [
     ("can i ask the lads what they're in for?", ["their offences", "participants"]),
     ("will the screws search my bag at the jail", ["prison officers", "prison"]),
-    ("can I add ex participants on facebook once theyre out", ["social media contact",
-                                                              "after release"]),
+    ("is it ok to follow ex participants on facebook once theyre out", ["social media contact",
+                                                                      "after release"]),
     ("How many hours of teaching is a cat C prison likely to offer?", ["security category"]),
 ])
 def test_colloquial_words_are_searched_with_the_guidance_words(question, added):
@@ -163,7 +180,7 @@ def test_colloquial_words_are_searched_with_the_guidance_words(question, added):
 @pytest.mark.parametrize("question", [
     "How long does security vetting take?",
     "Can I bring art materials in?",
-    "What did the Fine Cell Work evaluation find?",
+    "What did the evaluation of Fine Cell Work conclude?",
     "Can we bring a mobile library trolley onto the wing?",
     "What happens if a participant talks about his kids?",
     "What if a participant gets upset when they're out of the room?",

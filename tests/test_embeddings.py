@@ -65,10 +65,9 @@ def test_a_model_onnx_cannot_reproduce_runs_on_pytorch_unless_onnx_was_asked_for
                                     embed_backend="onnx-int8"))
 
 
-def test_onnx_int8_vectors_stay_close_to_pytorch(real_embeddings):
+def test_onnx_int8_vectors_stay_close_to_pytorch(real_embeddings, torch_embeddings):
     """The suite's real model is the default ONNX int8 encoder; its vectors must stay within a
     small angle of sentence-transformers' own, and rank passages the same way."""
-    from bot.embeddings import SentenceTransformerEmbeddings, bundled_model_path
     from bot.onnx_encoder import OnnxEmbeddings
 
     assert isinstance(real_embeddings, OnnxEmbeddings)
@@ -76,8 +75,7 @@ def test_onnx_int8_vectors_stay_close_to_pytorch(real_embeddings):
              for p in sorted((REPO / "guidance_docs" / "guidance").glob("*.md"))][:12]
     queries = ["Can I take my phone into prison?", "How long does security vetting take?",
                "What should I do if someone tells me they are being harmed?"]
-    torch = SentenceTransformerEmbeddings(bundled_model_path())
-    ours, theirs = real_embeddings.encode(texts + queries), torch.encode(texts + queries)
+    ours, theirs = real_embeddings.encode(texts + queries), torch_embeddings.encode(texts + queries)
     cosine = np.sum(ours * theirs, axis=1)
     assert cosine.mean() > 0.98 and cosine.min() > 0.95, cosine
     n = len(texts)

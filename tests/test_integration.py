@@ -40,7 +40,7 @@ def test_phone_question_is_grounded_with_verbatim_quotes(corpus_bot):
 
 
 def test_unrelated_question_is_declined(corpus_bot):
-    answer = corpus_bot.ask("What is the capital of France?")
+    answer = corpus_bot.ask("Which city is the capital of Portugal?")
     assert not answer.grounded
     assert "do not cover" in answer.text
     # nothing in the library is close, so no document is named or quoted as "closest"
@@ -120,9 +120,16 @@ def test_slang_reaches_the_guidance_words(corpus_bot):
     assert "offence" in answer.text.lower(), answer.text
 
 
-def test_a_question_about_what_a_study_changed_is_answered_from_its_findings(corpus_bot):
-    answer = corpus_bot.ask("Safe Ground's Man Up course with youth offending teams - did it "
-                            "actually change anything for the young people?")
+@pytest.mark.parametrize("question", [
+    "Did Safe Ground's Man Up course with youth offending teams make any real difference to the "
+    "young people who took part?",
+    pytest.param("Did the young people on Safe Ground's Man Up programme, run with youth offending "
+                 "teams, gain anything from it?", marks=pytest.mark.xfail(strict=True, reason=(
+                     "'gain anything' is not among the phrasings the findings rule lists "
+                     "(answer._ASKS_FINDINGS): fitted to the question sets (design review P1)"))),
+])
+def test_a_question_about_what_a_study_changed_is_answered_from_its_findings(corpus_bot, question):
+    answer = corpus_bot.ask(question)
     assert answer.grounded and answer.citations
     assert answer.citations[0].source == "evidence/safe-ground-family-man-and-fathers-inside.md"
     assert any("found" in (c.section or "").lower() for c in answer.citations), answer.citations

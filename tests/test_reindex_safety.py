@@ -19,7 +19,7 @@ import pytest
 
 from bot.config import Settings
 from bot.embeddings import HashingEmbeddings
-from bot.errors import BotError
+from bot.errors import ConfigError
 from bot.indexer import drive
 from bot.services import build_bot
 from bot.store import EmbeddedStore
@@ -294,18 +294,21 @@ def test_model_change_rebuilds_everything_with_the_new_dimension(indexed_bot, se
 def test_a_live_version_from_another_model_gives_a_clear_error(indexed_bot, settings):
     other = build_bot(settings, embeddings=OtherModel(dimension=128))
     drive(other.index())
-    _answers_or_explains(indexed_bot)  # the old model, on the new model's version
+    _refuses_to_search(indexed_bot, built_with="fake-hashing-128-v1", uses="fake-hashing-v1")
+    assert other.ask(PHONE_QUESTION).grounded  # the new model on its own version
     other.rollback()
-    _answers_or_explains(other)  # the new model, on the old model's version
+    _refuses_to_search(other, built_with="fake-hashing-v1", uses="fake-hashing-128-v1")
+    assert indexed_bot.ask(PHONE_QUESTION).grounded  # the old model on its own version again
 
 
-def _answers_or_explains(bot) -> None:
-    try:
-        answer = bot.ask(PHONE_QUESTION)
-    except BotError as exc:  # a sentence saying what to do is fine; a Chroma error is not
-        assert "model" in exc.message and "index" in exc.message
-    else:
-        assert answer.grounded
+def _refuses_to_search(bot, built_with: str, uses: str) -> None:
+    """Never a Chroma dimension error, and never an answer searched with the wrong model's
+    vectors: one sentence naming both models and what to run."""
+    with pytest.raises(ConfigError) as err:
+        bot.ask(PHONE_QUESTION)
+    assert f"built with the embedding model '{built_with}'" in err.value.message
+    assert f"this app uses '{uses}'" in err.value.message
+    assert "python -m bot index" in err.value.message
 
 
 # -- 4. awkward real-world PDFs -------------------------------------------------------------------

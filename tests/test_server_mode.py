@@ -15,63 +15,13 @@ import pytest
 
 from bot.errors import ConfigError, IndexBusyError, StoreUnavailable
 from bot.indexer import drive
-from tests.helpers import free_port
+from tests.helpers import CHROMA, ChromaServer
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMA = Path(sys.executable).parent / "chroma"
 UNAVAILABLE = "The guidance index is temporarily unavailable: please try again in a minute."
 PHONE = "Can I take my phone in?"
 
 pytestmark = pytest.mark.skipif(not CHROMA.exists(), reason="the chroma CLI is not installed")
-
-
-
-class ChromaServer:
-    """``chroma run`` as a subprocess; start() waits for its heartbeat, stop() ends it by pid."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-        self.log = path.parent / "chroma.log"
-
-    def start(self) -> None:
-        import httpx
-
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [str(CHROMA), "run", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--path", str(self.path)], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"chroma run stopped: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("chroma run did not answer its heartbeat within 30 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc = None
-
-    def client(self):
-        import chromadb
-
-        from bot.store import chroma_settings
-
-        return chromadb.HttpClient(host="127.0.0.1", port=self.port, settings=chroma_settings())
 
 
 @pytest.fixture(scope="module")
