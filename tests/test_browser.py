@@ -139,6 +139,9 @@ def test_on_a_phone_the_chat_comes_first_and_the_welcome_folds_away(page):
                for c in cards)  # stacked, each as wide as the chat
     for button in ("Yes, this answer was helpful", "No, this answer was not helpful"):
         assert page.get_by_role("button", name=button).bounding_box()["height"] <= 36
+    assert page.get_by_role("button", name="It is wrong").count() == 0
+    page.get_by_role("button", name="No, this answer was not helpful").click()
+    page.get_by_role("button", name="It is wrong").wait_for()  # asked only after "No"
     shot(page, "phone.png")
 
 
@@ -173,6 +176,7 @@ def test_a_citation_opens_its_passage_in_place(page):
     page.wait_for_selector("#viewer mark")
 
 
+@BOTH
 def test_passages_are_formatted_not_raw_markdown(page):
     ask(page, "What is on List A?", "Prohibited items lists")
     page.locator("li.source-card", has_text="Prohibited items lists").get_by_role(
