@@ -169,9 +169,12 @@ def test_a_citation_opens_its_passage_in_place(page):
         assert abs(panel["y"] + panel["height"] - size["height"]) < 2
         assert panel["y"] > size["height"] * 0.25
         assert marker.bounding_box()["y"] + marker.bounding_box()["height"] <= panel["y"]
+    page.click("#viewer button.whole-section")  # the whole section, from inside the panel
+    page.wait_for_function("!document.querySelector('#viewer button.whole-section') && "
+                           "document.querySelector('#viewer mark')")
     page.get_by_role("button", name="Close the passage").click()
     assert not viewer_open(page) and page.locator("#viewer mark").count() == 0
-    assert "cite" in focused(page)  # the focus is back on the marker
+    assert "cite" in focused(page)  # the focus is back on the marker that opened it
     card.get_by_role("button", name="Read it in the document").click()
     page.wait_for_selector("#viewer mark")
 

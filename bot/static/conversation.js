@@ -37,17 +37,18 @@ reader.close = function (giveFocusBack) {
   return true;
 };
 
-reader.open = async function (button) {
+reader.open = async function (button, fromViewer) {
   const card = document.getElementById(button.dataset.card);
   const view = panel();
   if (!card || !view) return;
   const body = view.querySelector('.viewer-body');
   if (reader.placeholder === undefined) reader.placeholder = body.innerHTML;
-  reader.opened = {button, card: button.dataset.card, kind: button.classList[0]};
+  // "Read the whole section" inside the panel keeps the button the focus goes back to
+  if (!fromViewer) reader.opened = {button, card: button.dataset.card, kind: button.classList[0]};
   const ticket = (reader.ticket = (reader.ticket || 0) + 1);
   view.classList.add('open');
   document.body.classList.add('viewer-open');
-  markOpen(button);
+  if (!fromViewer) markOpen(button);
   body.setAttribute('aria-busy', 'true');
   body.innerHTML = '<p class="viewer-loading">Opening the passage…</p>';
   let html = '';
@@ -78,7 +79,7 @@ reader.open = async function (button) {
   title.focus({preventScroll: true});
   const mark = body.querySelector('mark');
   body.scrollTop = mark ? Math.max(0, mark.offsetTop - body.clientHeight / 4) : 0;
-  if (phone()) {  // keep the tapped marker in sight above the sheet
+  if (phone() && !fromViewer) {  // keep the tapped marker in sight above the sheet
     const top = button.getBoundingClientRect().top;
     window.scrollBy({top: top - window.innerHeight * 0.12});
   }
@@ -97,7 +98,7 @@ if (!reader.installed) {
     const button = event.target.closest('#viewer button');
     if (!button) return;
     if (button.classList.contains('viewer-close')) reader.close(true);
-    else if (button.dataset.card) reader.open(button);
+    else if (button.dataset.card) reader.open(button, true);
   });
 }
 
