@@ -169,12 +169,12 @@ def build_app(bot):
     import gradio as gr
 
     from bot.staff import MAX_UPLOAD_BYTES
-    from bot.ui import CSS, build_ui
+    from bot.ui import build_ui, page_css
 
     demo = build_ui(bot)
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     app = gr.mount_gradio_app(
-        create_app(bot), demo, path="/", footer_links=["api"], css=CSS,
+        create_app(bot), demo, path="/", footer_links=["api"], css=page_css(),
         max_file_size=MAX_UPLOAD_BYTES,
         blocked_paths=[str(Path(bot.settings.index_dir).resolve())])
     # Gradio refuses file paths a client names outside its upload folder only in an app that has

@@ -81,15 +81,16 @@ class FeedbackStore:
 
     def _insert(self, kind: str, question: str, citations: list[dict[str, Any]],
                 helpful: bool | None = None, reason: str | None = None,
-                topic: str | None = None) -> None:
+                topic: str | None = None) -> int:
         topic = topic or (citations[0]["title"] if citations else UNMATCHED)
         sources = ", ".join(dict.fromkeys(c["source"] for c in citations))
         text = mask(question)[:1000] if self.store_questions() else None
         with self._lock, self.engine.begin() as conn:
-            conn.execute(self.events.insert().values(
+            result = conn.execute(self.events.insert().values(
                 created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), kind=kind,
                 helpful=helpful, reason=reason, question=text, topic=topic[:300],
                 sources=sources))
+            return int(result.inserted_primary_key[0])
 
     def record_answer(self, question: str, answer: dict[str, Any]) -> None:
         """Remember questions the guidance did not cover, and refusals under their policy
@@ -102,11 +103,21 @@ class FeedbackStore:
             self._insert("not_covered", question, answer.get("citations", []))
 
     def record_feedback(self, question: str, answer: dict[str, Any], helpful: bool,
-                        reason: str | None = None) -> None:
+                        reason: str | None = None) -> int:
+        """Record a helpful or not-helpful mark; returns its id (for :meth:`add_reason`)."""
         if reason is not None and reason not in REASONS:
             reason = None
-        self._insert("feedback", question, answer.get("citations", []), helpful=helpful,
-                     reason=reason)
+        return self._insert("feedback", question, answer.get("citations", []), helpful=helpful,
+                            reason=reason)
+
+    def add_reason(self, event_id: int, reason: str) -> None:
+        """The reason for a "not helpful" already recorded (the chat asks for it afterwards)."""
+        if reason not in REASONS:
+            return
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(self.events.update().where(
+                (self.events.c.id == event_id) & (self.events.c.kind == "feedback")
+                & (self.events.c.helpful.is_(False))).values(reason=reason))
 
     # -- reporting -------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Builds an index of guidance_docs/ in a temporary folder (reusing index/cache when it exists, so
 only new passages are embedded), starts ``python -m bot serve`` on a free loopback port, drives
-Debian's Chromium with Playwright and saves PNGs under docs/screenshots/. ``make screenshots``.
+Debian's Chromium with Playwright at 1280 and 390 pixels wide and saves PNGs under
+docs/screenshots/. ``make screenshots``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from bot.embeddings import lend_models
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 PASSWORD = "screenshot-only"
+WIDE = {"viewport": {"width": 1280, "height": 900}, "reduced_motion": "reduce"}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "reduced_motion": "reduce"}
 
 
 def start_server(index: Path) -> tuple[subprocess.Popen, str]:
@@ -46,12 +50,28 @@ def start_server(index: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the app did not start")
 
 
+def open_page(browser, url: str, options: dict):
+    page = browser.new_context(**options).new_page()
+    page.set_default_timeout(60000)
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#question textarea")
+    return page
+
+
 def ask(page, question: str) -> None:
+    turns = page.locator("#conversation article.turn").count()
     page.fill("#question textarea", question)
     page.press("#question textarea", "Enter")
-    page.wait_for_function("document.querySelector('#sources').innerText.includes('Quoted') && "
-                           "document.querySelectorAll('#sources [data-testid=cell-0-1]').length")
+    page.wait_for_function(
+        "n => { const all = document.querySelectorAll('#conversation article.turn');"
+        " return all.length > n && !all[all.length - 1].matches('.pending-turn'); }", arg=turns)
     page.wait_for_timeout(500)
+
+
+def open_first_citation(page) -> None:
+    page.locator("#conversation article.turn").last.locator("button.cite").first.click()
+    page.wait_for_selector("#viewer mark")
+    page.wait_for_timeout(400)
 
 
 def main() -> None:
@@ -64,18 +84,16 @@ def main() -> None:
                 browser = p.chromium.launch(executable_path=chromium, args=[
                     "--no-sandbox", "--disable-gpu", "--no-first-run",
                     "--disable-background-networking"])
-                page = browser.new_page(viewport={"width": 1200, "height": 1400})
-                page.goto(url, wait_until="load")
-                page.wait_for_selector("#question textarea")
+                page = open_page(browser, url, WIDE)
                 page.screenshot(path=str(OUT / "welcome.png"))
                 ask(page, "Can I take my mobile phone into the prison?")
-                page.screenshot(path=str(OUT / "chat.png"), full_page=True)
-                page.click("#sources [data-testid=cell-0-1]")
-                page.wait_for_selector("#viewer mark")
-                page.locator("#viewer").scroll_into_view_if_needed()
-                page.screenshot(path=str(OUT / "cited-passage.png"), full_page=True)
+                page.locator("#conversation article.turn").last.scroll_into_view_if_needed()
+                page.screenshot(path=str(OUT / "chat.png"))
+                open_first_citation(page)
+                page.screenshot(path=str(OUT / "cited-passage.png"))
+                page.keyboard.press("Escape")
                 ask(page, "What is the capital of France?")
-                page.screenshot(path=str(OUT / "not-covered.png"), full_page=True)
+                page.screenshot(path=str(OUT / "not-covered.png"))
                 page.get_by_role("tab", name="Evidence").click()
                 page.click("#evidence-table [data-testid=cell-0-0]")
                 page.wait_for_function("document.querySelector('#evidence-summary').innerText"
@@ -87,11 +105,12 @@ def main() -> None:
                 page.wait_for_function("document.querySelector('#staff-result textarea')"
                                        ".value.length > 10")
                 page.screenshot(path=str(OUT / "staff.png"), full_page=True)
-                phone = browser.new_page(viewport={"width": 375, "height": 812}, is_mobile=True)
-                phone.goto(url, wait_until="load")
-                phone.wait_for_selector("#question textarea")
+                phone = open_page(browser, url, PHONE)
+                phone.screenshot(path=str(OUT / "phone-welcome.png"))
                 ask(phone, "How long does security vetting take?")
                 phone.screenshot(path=str(OUT / "phone.png"))
+                open_first_citation(phone)
+                phone.screenshot(path=str(OUT / "phone-passage.png"))
                 browser.close()
         finally:
             proc.terminate()

@@ -308,10 +308,11 @@ def running_app(base: Path, docs: Path, **extra_env: str):
 
 
 def gradio_event(url: str, data: list, *, inputs: list[str] | None = None,
-                 api_name: str | None = None, timeout: float = 30) -> dict:
+                 api_name: str | None = None, timeout: float = 30, event_data=None) -> dict:
     """Send one event to a running Gradio app the way a hostile client would: straight to the
-    queue, with ``data`` exactly as given. The event is chosen by its api_name or by the types
-    of its inputs; returns the final queue message (``output`` holds data or an error)."""
+    queue, with ``data`` (and ``event_data``, what a page's script sends with a custom event)
+    exactly as given. The event is chosen by its api_name or by the types of its inputs;
+    returns the final queue message (``output`` holds data or an error)."""
     import uuid
 
     import httpx
@@ -326,7 +327,7 @@ def gradio_event(url: str, data: list, *, inputs: list[str] | None = None,
         raise LookupError(f"no event with api_name={api_name} inputs={inputs}")
     session = uuid.uuid4().hex[:12]
     joined = httpx.post(f"{url}/gradio_api/queue/join", timeout=10, json={
-        "data": data, "fn_index": dep["id"], "session_hash": session, "event_data": None,
+        "data": data, "fn_index": dep["id"], "session_hash": session, "event_data": event_data,
         "trigger_id": None})
     if joined.status_code != 200:
         return {"msg": "refused", "status": joined.status_code, "output": joined.json()}

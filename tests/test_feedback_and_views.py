@@ -54,6 +54,17 @@ def test_report_groups_by_topic_with_counts_and_csv(store):
     assert {r["topic"] for r in rows} == {"Phones", "Not matched to any document"}
 
 
+def test_a_reason_given_after_not_helpful_joins_its_record(store):
+    marked = store.record_feedback("q", ANSWER, helpful=False)
+    helpful = store.record_feedback("q", ANSWER, helpful=True)
+    store.add_reason(marked, "out of date")
+    store.add_reason(helpful, "wrong")       # a helpful mark takes no reason
+    store.add_reason(marked, "<b>other</b>")  # nor a reason the chat does not offer
+    phones = {r["topic"]: r for r in store.report()}["Phones"]
+    assert (phones["not_helpful"], phones["helpful"], phones["reasons"]) == \
+        (1, 1, "out of date (1)")
+
+
 def test_refusals_are_reported_by_policy_category(store):
     store.set_store_questions(True)
     refused = {"answer": "I can't help with that.", "grounded": True, "refused": True,

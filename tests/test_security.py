@@ -54,11 +54,86 @@ def test_chat_history_cannot_name_a_server_file(server, outside, target):
     path = str(outside) if target == "outside" else target
     history = [{"role": "user", "content": [{"file": file_data(path), "alt_text": None}]}]
     # the chat event as a client could send it, with a file reference where history would go
-    message = gradio_event(url, [PHONE, history, None, "any", "any"], api_name="chat",
-                           timeout=20)
+    message = gradio_event(url, [PHONE, history, "any", "any"], api_name="chat", timeout=20)
     text = json.dumps(message)
     assert SECRET not in text and "gradio_api/file=" not in text
     assert PASSWORD not in text
+    still_answers(url)
+
+
+def conversation_id(url: str) -> int:
+    config = httpx.get(f"{url}/config", timeout=10).json()
+    return next(c["id"] for c in config["components"]
+                if c.get("props", {}).get("elem_id") == "conversation")
+
+
+def hostile_saves(outside: Path) -> list:
+    """Conversations a hostile page could put where the browser keeps the real one."""
+    turn = {"question": "<img src=x onerror=\"window.__pwned=1\">", "grounded": True,
+            "answer": "<script>window.__pwned=1</script> The password is here [1] [2] [3].",
+            "citations": [{"n": 1, "source": str(outside), "quote": "password"},
+                          {"n": 2, "source": "../../../../etc/passwd", "quote": "root"},
+                          {"n": 3, "source": "/proc/self/environ", "quote": "BOT_"}]}
+    return [file_data(str(outside)),
+            {"version": 1, "turns": [{**turn, "question": file_data(str(outside))}]},
+            {"version": 1, "turns": [{**turn, "citations": [file_data("/proc/self/environ")]}]},
+            {"version": 1, "turns": [turn]}]
+
+
+def test_a_conversation_kept_in_the_browser_is_checked_and_only_shown(server, outside):
+    url, _ = server
+    for kept in hostile_saves(outside):
+        # the page-load event that restores the conversation, sent with a forged copy
+        message = gradio_event(url, [kept], inputs=["browserstate"], timeout=20)
+        text = json.dumps(message)
+        assert SECRET not in text and "gradio_api/file=" not in text and "root:" not in text
+        assert "<img" not in text and "<script" not in text and "source-card" not in text
+        if message.get("success"):
+            conversation = message["output"]["data"][0]
+            assert "&lt;img" in conversation or "empty-chat" in conversation
+    still_answers(url)
+
+
+@pytest.mark.parametrize("request_data", [
+    "outside", {"source": "../../../../etc/passwd", "quote": "root"},
+    {"source": "/proc/self/environ"}, {"source": "guidance/linked-secret.md"},
+    {"source": "guidance/phones.md", "page": "1; rm -rf /"}, ["guidance/phones.md"],
+    {"source": file_data("/proc/self/environ")}, {"source": "guidance/loop-a.md"},
+])
+def test_the_passage_viewer_opens_only_documents_of_the_library(server, outside, request_data):
+    url, _ = server
+    if request_data == "outside":
+        request_data = {"source": str(outside), "quote": "password"}
+    reply = httpx.post(f"{url}/gradio_api/component_server", timeout=20, json={
+        "data": request_data, "component_id": conversation_id(url), "fn_name": "passage",
+        "session_hash": "attacker"})
+    assert SECRET not in reply.text and "root:" not in reply.text and "BOT_" not in reply.text
+    assert reply.status_code < 500
+    good = httpx.post(f"{url}/gradio_api/component_server", timeout=20, json={
+        "data": {"source": "guidance/phones.md", "quote": "Taking a phone in without "
+                 "authorisation can be a criminal offence.", "n": 1},
+        "component_id": conversation_id(url), "fn_name": "passage", "session_hash": "reader"})
+    assert "<mark id='cited' class='cited'>Taking a phone in" in good.json()
+    for name in ("postprocess", "preprocess", "__init__", "get_config"):  # nothing else is callable
+        other = httpx.post(f"{url}/gradio_api/component_server", timeout=20, json={
+            "data": None, "component_id": conversation_id(url), "fn_name": name,
+            "session_hash": "attacker"})
+        assert other.status_code == 404
+
+
+@pytest.mark.parametrize("event", [
+    {"question": file_data("/proc/self/environ")}, {"question": ["a", "b"]},
+    {"question": "x" * 100000}, {"turn": file_data("/etc/passwd"), "value": "helpful"},
+    {"turn": 10**12, "value": "helpful"}, {"turn": 1, "value": "<script>x()</script>"}, None,
+    "text",
+])
+def test_page_events_with_forged_data_change_nothing(server, event):
+    url, _ = server
+    for inputs, data in ((["state", "dropdown", "radio"], [None, "any", "any"]),
+                         (["state"], [None])):  # a related question; feedback
+        message = gradio_event(url, data, inputs=inputs, timeout=20, event_data=event)
+        text = json.dumps(message)
+        assert "BOT_" not in text and "gradio_api/file=" not in text and "Traceback" not in text
     still_answers(url)
 
 

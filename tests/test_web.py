@@ -28,16 +28,18 @@ def test_gradio_client_asks(server):
     assert result["citations"][0]["source"] == "guidance/phones.md"
 
 
-def test_gradio_chat_handler_returns_sources(server):
+def test_gradio_chat_handler_returns_the_answer_view(server):
     from gradio_client import Client
 
     client = Client(server, verbose=False)
-    # the conversation lives on the server: the endpoint takes only the question and filters
-    _, history, sources, banner, *_ = client.predict(
+    # the conversation lives on the server: the endpoint takes only the question and filters,
+    # and returns the conversation's HTML and the copy the browser keeps
+    box, conversation, kept = client.predict(
         "Can I take my mobile phone in?", "any", "any", api_name="/chat")
-    assert history[-1]["role"] == "assistant" and "[1]" in str(history[-1]["content"])
-    assert sources["data"][0][1] == "Phones and recording devices"
-    assert banner == ""
+    assert box == "" and "class='cite' data-card='t1-s1'" in conversation
+    assert "<li class='source-card' id='t1-s1'" in conversation
+    assert "Phones and recording devices" in conversation and "Not covered" not in conversation
+    assert kept["turns"][0]["citations"][0]["source"] == "guidance/phones.md"
 
 
 def test_http_api_ask_and_status(server):
