@@ -31,7 +31,7 @@ def build_evidence_tab(bot) -> tuple[Any, list[Any]]:
         return ["any"] + sorted({v for r in rows for v in values(r, key)})
 
     def decades(rows: list[dict[str, Any]]) -> list[str]:
-        years = {first_year(r["year"]) for r in rows} - {None}
+        years = {y for r in rows if (y := first_year(r["year"])) is not None}
         return ["any"] + [f"{d}s" for d in sorted({y // 10 * 10 for y in years}, reverse=True)]
 
     def table(art: str, setting: str, outcome: str, country: str, decade: str, strength: str,

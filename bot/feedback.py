@@ -90,7 +90,9 @@ class FeedbackStore:
                 created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), kind=kind,
                 helpful=helpful, reason=reason, question=text, topic=topic[:300],
                 sources=sources))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # an insert into a table with an integer primary key
+            return int(key[0])
 
     def record_answer(self, question: str, answer: dict[str, Any]) -> None:
         """Remember questions the guidance did not cover, and refusals under their policy
