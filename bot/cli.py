@@ -1,7 +1,7 @@
 """The command line: ``python -m bot index | ask | status | serve | eval | bench | rollback``.
 
 Each command parses its flags, calls one use case on the bot built by
-:func:`bot.services.build_bot`, and renders the result as text or JSON. Errors become one sentence
+:func:`bot.wiring.build_bot`, and renders the result as text or JSON. Errors become one sentence
 on stderr and the exit codes of DESIGN.md: 0 done, 1 done but some input failed, 2 usage or
 configuration error, 3 no index yet. ``--debug`` shows tracebacks.
 """
@@ -25,7 +25,7 @@ class Context:
 
     def bot(self, **overrides: Any):
         from bot.config import load_settings
-        from bot.services import build_bot
+        from bot.wiring import build_bot
 
         return build_bot(load_settings(**overrides))
 
@@ -62,7 +62,7 @@ def _emit_json(data: Any) -> None:
 @click.pass_obj
 def index(obj: Context, docs_dir, index_dir, full, dry_run, as_json) -> None:
     """Index the guidance documents (incrementally unless --full)."""
-    from bot.indexer import drive
+    from bot.ingest.indexer import drive
     from bot.progress import CliProgress
 
     bot = obj.bot(docs_dir=docs_dir, index_dir=index_dir)
@@ -130,7 +130,7 @@ def status(obj: Context, as_json, index_dir) -> None:
 @click.pass_obj
 def serve(obj: Context, host, port) -> None:
     """Run the web app (chat, sources, HTTP API)."""
-    from bot.api import serve as run_server
+    from bot.web.api import serve as run_server
 
     bot = obj.bot(host=host, port=port)
     run_server(bot)
@@ -169,7 +169,7 @@ def eval_(obj: Context, questions, dataset, mode, split, part, whole, limit, as_
     """Measure retrieval and answer quality on a question set or a BEIR dataset."""
     if bool(questions) == bool(dataset):
         raise click.UsageError("Give exactly one of --questions FILE or --dataset DIR.")
-    from bot import evaluation
+    from bot.ops import evaluation
     from bot.render import eval_text
 
     bot = _bot_with_backend()
@@ -189,8 +189,8 @@ def eval_(obj: Context, questions, dataset, mode, split, part, whole, limit, as_
 def _bot_with_backend(**overrides: Any):
     """The bot, with the embedding backend of BOT_EMBED_BACKEND (torch or ONNX Runtime)."""
     from bot.config import load_settings
-    from bot.embeddings import embeddings_for
-    from bot.services import build_bot
+    from bot.models.embeddings import embeddings_for
+    from bot.wiring import build_bot
 
     settings = load_settings(**overrides)
     return build_bot(settings, embeddings=embeddings_for(settings))
@@ -223,12 +223,12 @@ def _bot_with_backend(**overrides: Any):
 def bench(obj: Context, as_json, out, no_report, synthetic, n_questions, clients, requests,
           rounds, skip, scaleout) -> None:
     """Measure indexing, encoder speed, latency, load and start-up; write docs/benchmarks.md."""
-    from bot.bench import PARTS, BenchOptions, run_bench, table_rows, write_report
+    from bot.ops.bench import PARTS, BenchOptions, run_bench, table_rows, write_report
 
     bot = _bot_with_backend()
     if scaleout:
-        from bot.embeddings import backend_name, explicit_backend
-        from bot.scaleout import run_scaleout, write_scaleout
+        from bot.models.embeddings import backend_name, explicit_backend
+        from bot.ops.scaleout import run_scaleout, write_scaleout
 
         figures = run_scaleout(Path(bot.settings.docs_dir), bot.settings.embed_model,
                                cache=Path(bot.settings.index_dir) / "cache" / "embeddings.sqlite",

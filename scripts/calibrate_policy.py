@@ -19,7 +19,7 @@ import numpy as np
 
 from bot.config import load_settings
 from bot.policy.detector import SAFEGUARDING_THRESHOLD, THRESHOLD, ExemplarCheck, load_policy
-from bot.services import build_bot
+from bot.wiring import build_bot
 
 LOOKALIKE_GROUP = "look-alikes"
 

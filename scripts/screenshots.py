@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
-from bot.bench import child_env, free_port
-from bot.embeddings import lend_models
+from bot.models.embeddings import lend_models
+from bot.ops.bench import child_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"

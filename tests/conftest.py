@@ -39,14 +39,14 @@ def settings(tmp_path, docs):
 
 @pytest.fixture
 def fake_bot(settings):
-    from bot.services import build_bot
+    from bot.wiring import build_bot
 
     return build_bot(settings)
 
 
 @pytest.fixture
 def indexed_bot(fake_bot):
-    from bot.indexer import drive
+    from bot.ingest.indexer import drive
 
     drive(fake_bot.index())
     return fake_bot
@@ -58,7 +58,7 @@ def real_embeddings():
     the whole test run. The exported encoder is kept where ``make run`` keeps it (index/models,
     git-ignored), so it is built once per checkout, not once per test run."""
     from bot.config import Settings
-    from bot.embeddings import embeddings_for
+    from bot.models.embeddings import embeddings_for
 
     embeddings = embeddings_for(Settings(index_dir=REPO / "index"))
     embeddings.warm_up()
@@ -68,7 +68,7 @@ def real_embeddings():
 @pytest.fixture(scope="session")
 def torch_embeddings():
     """The bundled model on sentence-transformers (PyTorch), loaded once for the whole run."""
-    from bot.embeddings import SentenceTransformerEmbeddings, bundled_model_path
+    from bot.models.embeddings import SentenceTransformerEmbeddings, bundled_model_path
 
     embeddings = SentenceTransformerEmbeddings(bundled_model_path())
     embeddings.warm_up()
@@ -85,8 +85,8 @@ def real_cache_dir(tmp_path_factory) -> Path:
 def corpus_bot(tmp_path_factory, real_embeddings):
     """The real guidance corpus, indexed once with the real model."""
     from bot.config import Settings
-    from bot.indexer import drive
-    from bot.services import build_bot
+    from bot.ingest.indexer import drive
+    from bot.wiring import build_bot
 
     index_dir = tmp_path_factory.mktemp("corpus-index")
     cached = REPO / "index" / "cache" / "embeddings.sqlite"

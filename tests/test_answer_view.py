@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from bot.answer_view import conversation_html, kind_label
-from bot.conversation import MAX_SAVED_TURNS, Turn, restore, saved
-from bot.related import Section, question_for, related_questions
-from bot.viewer import markdown_html, passage_html
+from bot.web.answer_view import conversation_html, kind_label
+from bot.web.conversation import MAX_SAVED_TURNS, Turn, restore, saved
+from bot.web.related import Section, question_for, related_questions
+from bot.web.viewer import markdown_html, passage_html
 
 PHONE_QUOTE = ("You must not take a mobile phone into a prison unless the prison has given you "
                "written authorisation.")
@@ -172,7 +172,7 @@ def elements(fragment: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
 
 def test_a_quote_across_a_paragraph_and_a_list_is_marked_in_each():
     fragment = markdown_html("Items: \ue000first part.\n\n- second\ue001 part\n")
-    from bot.viewer import _highlight
+    from bot.web.viewer import _highlight
 
     marked = _highlight(fragment)
     assert marked.count("<mark") == 2 and marked.count("id='cited'") == 1

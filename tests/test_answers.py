@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answer import EMPTY, compose, split_sentences
-from bot.retrieval import normalise_filters, rrf
-from bot.safety import is_harmful, is_personal_case
+from bot.answer.extractive import EMPTY, compose, split_sentences
+from bot.policy.safety import is_harmful, is_personal_case
+from bot.search.retrieval import normalise_filters, rrf
 
 
 def test_sentence_split_keeps_offsets_and_abbreviations():
@@ -151,7 +151,7 @@ def test_the_askers_own_legal_trouble_and_family_visits_are_personal(question, p
     ("CAN THE OFFICERS STAY IN THE ROOM WITH US?", False),
 ])
 def test_prisons_abroad_are_recognised_but_art_forms_and_pronouns_are_not(question, abroad):
-    from bot.scope import is_abroad
+    from bot.policy.scope import is_abroad
 
     assert is_abroad(question) is abroad
 
@@ -170,7 +170,7 @@ def test_personal_cases_are_declined_and_signposted(indexed_bot):
     ("How many hours of teaching is a cat C prison likely to offer?", ["security category"]),
 ])
 def test_colloquial_words_are_searched_with_the_guidance_words(question, added):
-    from bot.colloquial import expand
+    from bot.policy.colloquial import expand
 
     expanded = expand(question)
     assert expanded.startswith(question)
@@ -187,7 +187,7 @@ def test_colloquial_words_are_searched_with_the_guidance_words(question, added):
     "What are the pros and cons of weekly sessions?",
 ])
 def test_plain_questions_are_searched_as_typed(question):
-    from bot.colloquial import expand
+    from bot.policy.colloquial import expand
 
     assert expand(question) == question
 
@@ -195,7 +195,7 @@ def test_plain_questions_are_searched_as_typed(question):
 def test_a_sentence_that_introduces_a_list_brings_the_list_once_punctuated():
     from langchain_core.documents import Document
 
-    from bot.answer import _with_list, split_sentences
+    from bot.answer.extractive import _with_list, split_sentences
 
     text = ("The five-year report found:\n- gains in literacy;\n- a first qualification for most;\n"
             "- offending fell while people took part.\n\nA later paragraph.")

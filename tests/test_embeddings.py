@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def model_copy(tmp_path: Path, pooling: dict | None = None, model_type: str | None = None) -> Path:
     """A copy of the bundled model's folder, optionally with other pooling or another type."""
-    from bot.embeddings import bundled_model_path
+    from bot.models.embeddings import bundled_model_path
 
     folder = tmp_path / "model"
     shutil.copytree(bundled_model_path(), folder)
@@ -34,8 +34,8 @@ CLS = {"word_embedding_dimension": 384, "pooling_mode_cls_token": True,
 
 def test_the_bundled_model_runs_on_onnx_int8_by_default(tmp_path):
     from bot.config import Settings
-    from bot.embeddings import embeddings_for, model_identity
-    from bot.onnx_encoder import OnnxEmbeddings
+    from bot.models.embeddings import embeddings_for, model_identity
+    from bot.models.onnx_encoder import OnnxEmbeddings
 
     embeddings = embeddings_for(Settings(index_dir=tmp_path / "index"))
     assert isinstance(embeddings, OnnxEmbeddings) and embeddings.variant == "int8"
@@ -48,9 +48,9 @@ def test_the_bundled_model_runs_on_onnx_int8_by_default(tmp_path):
 
 def test_a_model_onnx_cannot_reproduce_runs_on_pytorch_unless_onnx_was_asked_for(tmp_path):
     from bot.config import Settings
-    from bot.embeddings import SentenceTransformerEmbeddings, embeddings_for
     from bot.errors import ModelError
-    from bot.onnx_encoder import unsupported_reason
+    from bot.models.embeddings import SentenceTransformerEmbeddings, embeddings_for
+    from bot.models.onnx_encoder import unsupported_reason
 
     cls_model = model_copy(tmp_path / "a", pooling=CLS)
     other = model_copy(tmp_path / "b", model_type="mpnet")
@@ -68,7 +68,7 @@ def test_a_model_onnx_cannot_reproduce_runs_on_pytorch_unless_onnx_was_asked_for
 def test_onnx_int8_vectors_stay_close_to_pytorch(real_embeddings, torch_embeddings):
     """The suite's real model is the default ONNX int8 encoder; its vectors must stay within a
     small angle of sentence-transformers' own, and rank passages the same way."""
-    from bot.onnx_encoder import OnnxEmbeddings
+    from bot.models.onnx_encoder import OnnxEmbeddings
 
     assert isinstance(real_embeddings, OnnxEmbeddings)
     texts = [p.read_text(encoding="utf-8")[:900]

@@ -7,9 +7,9 @@ import io
 
 import pytest
 
-from bot.feedback import FeedbackStore, mask
 from bot.render import conversation_markdown
-from bot.viewer import passage_html, summary_markdown
+from bot.store.feedback import FeedbackStore, mask
+from bot.web.viewer import passage_html, summary_markdown
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_evidence_summary_is_safe_markdown(docs):
 def test_two_app_processes_share_one_feedback_database(tmp_path, docs):
     """BOT_DATABASE_URL points several app processes at one database (here one SQLite file)."""
     from bot.config import Settings
-    from bot.services import build_bot
+    from bot.wiring import build_bot
 
     url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
     first = build_bot(Settings(docs_dir=docs, index_dir=tmp_path / "a", embed_model="fake",

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bot.errors import IndexBusyError
-from bot.indexer import drive
+from bot.ingest.indexer import drive
 from tests.helpers import encrypt_pdf, make_pdf
 
 
@@ -128,7 +128,7 @@ def test_rollback_restores_previous_version(indexed_bot, docs):
 def test_sentences_are_embedded_at_indexing_and_answers_look_them_up(fake_bot, monkeypatch):
     """Every passage's sentences are embedded once, when the version is built, and stored in the
     embedding cache; answering a question then embeds the question only, never its sentences."""
-    from bot.sentences import sentence_texts
+    from bot.ingest.sentences import sentence_texts
 
     report, events = _index(fake_bot)
     assert "sentences" in {e.stage for e in events}

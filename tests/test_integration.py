@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluation import evaluate_questions
+from bot.ops.evaluation import evaluate_questions
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -98,7 +98,7 @@ def test_vector_search_finds_the_exact_nearest_passages(corpus_bot):
     import numpy as np
     import yaml
 
-    from bot.retrieval import get_all
+    from bot.search.retrieval import get_all
 
     index = corpus_bot.search_index()
     got = get_all(index.collection, ["embeddings"])

@@ -1,9 +1,9 @@
 """LangChain's own standard tests (the ``langchain-tests`` package) for the LangChain interfaces
-this project implements: every ``Embeddings`` class in bot/embeddings.py and bot/onnx_encoder.py,
-and ``HybridRetriever``. They check the contract other LangChain code relies on: list-of-float
-vectors of one length, sync and async entry points, ``k`` honoured from the constructor and from
-``invoke(query, k=...)``. The real models come from the session fixtures (loaded once per run),
-so these add little time."""
+this project implements: every ``Embeddings`` class in bot/models/embeddings.py and
+bot/models/onnx_encoder.py, and ``HybridRetriever``. They check the contract other LangChain code
+relies on: list-of-float vectors of one length, sync and async entry points, ``k`` honoured from
+the constructor and from ``invoke(query, k=...)``. The real models come from the session
+fixtures (loaded once per run), so these add little time."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from langchain_tests.integration_tests import (
 )
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 
-from bot.embeddings import HashingEmbeddings, SentenceTransformerEmbeddings, bundled_model_path
-from bot.onnx_encoder import OnnxEmbeddings
-from bot.retrieval import HybridRetriever
+from bot.models.embeddings import HashingEmbeddings, SentenceTransformerEmbeddings, bundled_model_path
+from bot.models.onnx_encoder import OnnxEmbeddings
+from bot.search.retrieval import HybridRetriever
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import DocumentError
-from bot.loaders import load_file
+from bot.ingest.loaders import load_file
 from tests.helpers import encrypt_pdf, make_blank_pdf, make_docx, make_pdf
 
 

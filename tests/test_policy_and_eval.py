@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 
-from bot.evaluation import has_key_fact, lead, score_answer, summarise, tells_staff_first
+from bot.ops.evaluation import has_key_fact, lead, score_answer, summarise, tells_staff_first
 
 DOCS = Path(__file__).resolve().parent.parent / "guidance_docs"
 
@@ -107,7 +107,7 @@ def test_cues_count_concealment_and_honesty():
 
 
 def test_answers_that_share_too_few_of_the_question_words_are_declined(indexed_bot):
-    from bot.answer import Sentence, answers_question
+    from bot.answer.extractive import Sentence, answers_question
 
     doc = Document(page_content="Clay tools are counted in and out by the officer.",
                    metadata={"section": "Clay tools"})
@@ -119,7 +119,7 @@ def test_answers_that_share_too_few_of_the_question_words_are_declined(indexed_b
 
 def test_safeguarding_lead_comes_first_and_is_cited():
     from bot.documents import Answer, Citation
-    from bot.services import with_lead
+    from bot.wiring import with_lead
 
     rule = Document(page_content="Listen calmly. If there is an immediate risk, tell the nearest "
                     "member of staff straight away.", metadata={"source": "guidance/s.md",

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.embeddings import HashingEmbeddings
 from bot.errors import ConfigError
-from bot.indexer import drive
-from bot.services import build_bot
-from bot.store import EmbeddedStore
+from bot.ingest.indexer import drive
+from bot.models.embeddings import HashingEmbeddings
+from bot.store.embedded import EmbeddedStore
+from bot.wiring import build_bot
 from tests.helpers import (
     DEJAVU,
     attach_to_pdf,
@@ -49,8 +49,7 @@ import os
 if os.environ.get("REINDEX_TEST_HOLD"):
     import time
 
-    from bot import store as _store
-
+    from bot.store import embedded as _store
     _create_collection = _store.EmbeddedStore.create_collection
 
     class _Held:
@@ -410,7 +409,7 @@ def test_awkward_pdfs_index_what_can_be_read_and_report_the_rest(tmp_path):
 
 @pytest.mark.skipif(not DEJAVU.exists(), reason="no DejaVu font to write Hebrew with")
 def test_right_to_left_pdf_text_is_indexed_in_reading_order(tmp_path):
-    from bot.loaders import load_file
+    from bot.ingest.loaders import load_file
 
     path = make_unicode_pdf(tmp_path / "docs" / "hebrew.pdf", ["Shalom:", HEBREW])
     loaded = load_file(path, tmp_path / "docs")

@@ -191,7 +191,7 @@ def test_a_5mb_staff_upload_goes_through_the_real_upload_route(server, tmp_path)
 
 
 def test_password_guessing_is_throttled_and_logged(tmp_path):
-    from bot.staff import MAX_FAILURES, StaffError, Throttle
+    from bot.web.staff import MAX_FAILURES, StaffError, Throttle
 
     now = [1000.0]
     throttle = Throttle(clock=lambda: now[0])
@@ -234,8 +234,8 @@ def test_symlinks_out_of_the_folder_are_skipped_and_reported(server):
 
 def test_index_reports_links_out_of_the_folder(tmp_path, outside):
     from bot.config import Settings
-    from bot.indexer import drive
-    from bot.services import build_bot
+    from bot.ingest.indexer import drive
+    from bot.wiring import build_bot
 
     docs = copy_corpus(tmp_path / "docs")
     (docs / "guidance" / "linked-secret.md").symlink_to(outside)
@@ -277,7 +277,7 @@ def test_pdfs_are_served_sandboxed(server):
 def test_manifests_of_the_wrong_shape_are_a_sentence(tmp_path, manifest):
     from bot.config import Settings
     from bot.errors import BotError
-    from bot.services import build_bot
+    from bot.wiring import build_bot
 
     (tmp_path / "index").mkdir()
     (tmp_path / "index" / "manifest.json").write_text(manifest, encoding="utf-8")
@@ -286,7 +286,7 @@ def test_manifests_of_the_wrong_shape_are_a_sentence(tmp_path, manifest):
         bot.status()
     from fastapi.testclient import TestClient
 
-    from bot.api import create_app
+    from bot.web.api import create_app
 
     reply = TestClient(create_app(bot)).get("/api/status")
     assert reply.status_code == 503 and "expected form" in reply.json()["error"]
@@ -296,7 +296,7 @@ def test_rollback_skips_versions_whose_files_are_gone(indexed_bot, docs):
     import shutil
 
     from bot.errors import BotError
-    from bot.indexer import drive
+    from bot.ingest.indexer import drive
 
     (docs / "guidance" / "extra.md").write_text(
         "---\ntitle: Extra\nsettings: [prison]\nupdated: 2026-01-01\n---\n## Extra\n\n"
@@ -314,9 +314,9 @@ def test_hostile_documents_become_file_problems(tmp_path):
     import zipfile
 
     from bot.config import Settings
-    from bot.indexer import drive
-    from bot.loaders import MAX_PDF_PAGES, MAX_TEXT_CHARS
-    from bot.services import build_bot
+    from bot.ingest.indexer import drive
+    from bot.ingest.loaders import MAX_PDF_PAGES, MAX_TEXT_CHARS
+    from bot.wiring import build_bot
     from tests.helpers import make_docx
 
     docs = copy_corpus(tmp_path / "docs")
@@ -345,8 +345,8 @@ def test_hostile_documents_become_file_problems(tmp_path):
 
 
 def test_staff_reindex_runs_in_a_child_process(indexed_bot, docs):
-    from bot.indexer import drive
-    from bot.staff import index_in_child
+    from bot.ingest.indexer import drive
+    from bot.web.staff import index_in_child
 
     (docs / "guidance" / "kilns.md").write_text(
         "---\ntitle: Kilns\nsettings: [prison]\nupdated: 2026-01-01\n---\n## Kilns\n\n"
@@ -359,7 +359,7 @@ def test_staff_reindex_runs_in_a_child_process(indexed_bot, docs):
 
 
 def test_csv_export_cells_cannot_run_as_formulas():
-    from bot.feedback import spreadsheet_safe
+    from bot.store.feedback import spreadsheet_safe
 
     assert spreadsheet_safe("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     assert spreadsheet_safe("@SUM(A1)").startswith("'")
@@ -368,7 +368,7 @@ def test_csv_export_cells_cannot_run_as_formulas():
 
 
 def test_the_app_is_built_with_a_bounded_queue_and_upload_limit(indexed_bot):
-    from bot.api import QUEUE_MAX_SIZE, build_app
+    from bot.web.api import QUEUE_MAX_SIZE, build_app
 
     app = build_app(indexed_bot)
     blocks = next(r.app for r in app.routes if hasattr(getattr(r, "app", None), "get_blocks")
@@ -396,8 +396,8 @@ def test_an_index_folder_that_cannot_be_written_is_a_sentence(tmp_path):
 def test_each_bot_has_its_own_password_throttle(tmp_path):
     from bot.config import Settings
     from bot.errors import BotError
-    from bot.services import build_bot
-    from bot.staff import MAX_FAILURES, Staff
+    from bot.web.staff import MAX_FAILURES, Staff
+    from bot.wiring import build_bot
 
     def bot():
         return build_bot(Settings(docs_dir=copy_corpus(tmp_path / f"d{len(list(tmp_path.iterdir()))}"),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError, IndexBusyError, StoreUnavailable
-from bot.indexer import drive
+from bot.ingest.indexer import drive
 from tests.helpers import CHROMA, ChromaServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def server_settings(settings, server):
 
 
 def bot_for(settings, **changes):
-    from bot.services import build_bot
+    from bot.wiring import build_bot
 
     return build_bot(settings.model_copy(update=changes))
 
@@ -64,7 +64,7 @@ def cli(args, server, tmp_path, docs=None):
 
 
 def test_index_and_ask_keep_everything_in_the_server(server_settings, server, monkeypatch):
-    monkeypatch.setattr("bot.server_store.PAGE", 3)  # whole collections are read in pages
+    monkeypatch.setattr("bot.store.server.PAGE", 3)  # whole collections are read in pages
     bot = bot_for(server_settings)
     report = drive(bot.index())
     assert report.documents == 4 and not report.failed
@@ -109,7 +109,7 @@ def test_another_process_sees_reindex_and_rollback(server_settings, server, tmp_
 
 HOLDER = """
 import sys
-from bot.server_store import ServerStore
+from bot.store.server import ServerStore
 lock = ServerStore(sys.argv[1]).lock("index")
 lock.acquire()
 print("held", flush=True)
@@ -137,7 +137,7 @@ def test_the_lock_is_shared_across_processes(server_settings, server):
 
 
 def test_an_expired_lock_from_another_host_is_taken_over(server):
-    from bot.server_store import LOCK_ID, ServerStore
+    from bot.store.server import LOCK_ID, ServerStore
 
     store = ServerStore(server.url)
 
@@ -156,7 +156,7 @@ def test_an_expired_lock_from_another_host_is_taken_over(server):
 
 
 def test_heartbeat_keeps_the_lock_and_a_lost_lock_cannot_publish(server):
-    from bot.server_store import LOCK_ID, ServerStore
+    from bot.store.server import LOCK_ID, ServerStore
 
     store = ServerStore(server.url, lock_ttl=1.0)
     lock = store.lock()
@@ -181,7 +181,7 @@ def test_chroma_add_leaves_an_existing_record_alone(server):
 
 
 def test_large_registries_and_orphans(server):
-    from bot.server_store import ServerStore
+    from bot.store.server import ServerStore
 
     store = ServerStore(server.url)
     registry = {f"guidance/doc-{n}.md": {"chunks": [f"{n}-{i}" * 8 for i in range(40)]}
@@ -198,7 +198,7 @@ def test_large_registries_and_orphans(server):
 def test_server_stopping_mid_conversation(server_settings, server, tmp_path):
     from fastapi.testclient import TestClient
 
-    from bot.api import create_app
+    from bot.web.api import create_app
 
     bot = bot_for(server_settings)
     drive(bot.index())
@@ -225,7 +225,7 @@ def test_a_malformed_url_is_a_configuration_error(settings):
 
 
 def test_eval_datasets_get_their_own_collections(server_settings, server, tmp_path):
-    from bot.beir import beir_index
+    from bot.ops.beir import beir_index
 
     bot = bot_for(server_settings)
     corpus = {"d1": ("Phones", "Phones are not allowed in prison."),

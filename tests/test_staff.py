@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.indexer import drive
-from bot.staff import Staff, StaffError, safe_name
+from bot.ingest.indexer import drive
+from bot.web.staff import Staff, StaffError, safe_name
 
 
 @pytest.fixture

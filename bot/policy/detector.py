@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bot.safety import plain
+from bot.policy.safety import plain
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class ExemplarCheck:
         """The exemplars' vectors, through the indexer's embedding cache when there is one."""
         if self.cache is None:
             return np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
-        from bot.indexer import drive, embed_with_cache
+        from bot.ingest.indexer import drive, embed_with_cache
 
         vectors, _ = drive(embed_with_cache(self.embeddings, self.cache, texts))
         return np.asarray(vectors, dtype=np.float32)

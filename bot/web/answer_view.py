@@ -6,7 +6,7 @@ Everything here reads the answer's fields (its text with [n] markers, its citati
 facts the index gives about each cited document; nothing is taken from anywhere else. Every
 piece of text from a document, a question or the browser is HTML-escaped, so markup in any of
 them is shown as text and never runs. The buttons carry ``data-`` attributes that the page's
-script (``bot/static/conversation.js``) acts on.
+script (``bot/web/static/conversation.js``) acts on.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from bot.answer import clean_markdown, split_sentences
-from bot.conversation import Turn
-from bot.viewer import nice_date
+from bot.answer.extractive import clean_markdown, split_sentences
+from bot.web.conversation import Turn
+from bot.web.viewer import nice_date
 
 REASONS = (("wrong", "It is wrong"), ("out of date", "It is out of date"),
            ("not what I asked", "It is not what I asked"))

@@ -9,7 +9,7 @@ Three checks, cheapest first, decide whether the bot answers from the passages i
    statistics) are recognised by their similarity to short descriptions of those areas, when
    that is at least their similarity to any passage; sentencing law and prisons in other
    countries are also recognised by their words;
-3. personal cases and harmful requests are handled earlier, in :mod:`bot.safety`.
+3. personal cases and harmful requests are handled earlier, in :mod:`bot.policy.safety`.
 The thresholds were calibrated on the project's question set (see docs/quality.md).
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from langchain_core.documents import Document
 
-from bot.retrieval import SearchIndex, query_tokens, search_text
+from bot.search.retrieval import SearchIndex, query_tokens, search_text
 
 LAW_POINTER = "For legal questions, speak to a solicitor or a legal advice service."
 OUT_OF_SCOPE_AREAS: list[tuple[str, str]] = [

@@ -15,7 +15,7 @@ from typing import Any
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from bot.documents import SETTINGS_VOCAB, Chunk, chunk_id
-from bot.loaders import LoadedFile
+from bot.ingest.loaders import LoadedFile
 
 MIN_CHUNK_CHARS = 8
 _LIST_FIELDS = ("settings", "topics", "audience", "art_forms", "outcomes", "authors")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from bot.safety import plain
+from bot.policy.safety import plain
 
 _F = re.I
 

@@ -91,7 +91,7 @@ def restore(value: Any, index: Any) -> list[Turn]:
         return []
     if kept.version != SAVED_VERSION:
         return []
-    from bot.related import related_questions, source_facts
+    from bot.web.related import related_questions, source_facts
 
     turns = []
     for number, turn in enumerate(kept.turns, start=1):

@@ -174,7 +174,7 @@ def build_onnx(model_dir: Path, cache_dir: Path, variant: str = "int8") -> Path:
 
 class OnnxEmbeddings(Embeddings):
     """The sentence-transformers model run by ONNX Runtime; the same interface as
-    :class:`~bot.embeddings.SentenceTransformerEmbeddings`, loaded (and exported) on first use."""
+    :class:`~bot.models.embeddings.SentenceTransformerEmbeddings`, loaded (and exported) on first use."""
 
     def __init__(self, model_dir: str | Path, cache_dir: str | Path, variant: str = "int8",
                  batch_size: int = 32, model_key: str | None = None, threads: int | None = None

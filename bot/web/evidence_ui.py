@@ -10,8 +10,8 @@ log = logging.getLogger(__name__)
 def build_evidence_tab(bot) -> tuple[Any, list[Any]]:
     import gradio as gr
 
-    from bot.services import STRENGTH_ORDER, first_year
-    from bot.viewer import summary_markdown
+    from bot.web.viewer import summary_markdown
+    from bot.wiring import STRENGTH_ORDER, first_year
 
     headers = ["Study", "Year", "Country", "Art forms", "Settings", "Outcomes",
                "Strength of evidence"]

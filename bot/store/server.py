@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, IndexBusyError, StoreUnavailable
-from bot.store import (
+from bot.store.embedded import (
     FORMAT,
     ManifestStore,
     busy_error,
@@ -97,7 +97,7 @@ def _now_iso() -> str:
 
 
 class ServerStore(ManifestStore):
-    """The :class:`~bot.store.EmbeddedStore` interface over a Chroma server; see the module
+    """The :class:`~bot.store.embedded.EmbeddedStore` interface over a Chroma server; see the module
     docstring. ``namespace`` prefixes every collection name (``eval_<dataset>_...``)."""
 
     def __init__(self, url: str, namespace: Sequence[str] = (), lock_ttl: float = LOCK_TTL) -> None:
@@ -481,7 +481,7 @@ class ServerLock:
 
 
 if TYPE_CHECKING:  # mypy checks that both stores implement the interface callers rely on
-    from bot.store import EmbeddedStore, VersionStore
+    from bot.store.embedded import EmbeddedStore, VersionStore
 
     def _implements(embedded: EmbeddedStore, server: ServerStore) -> list[VersionStore]:
         return [embedded, server]

@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from bot.chunking import chunk_file
 from bot.documents import Chunk, FileProblem, IndexReport, Progress, sha256_bytes
-from bot.embeddings import EmbeddingCache, model_identity
 from bot.errors import BotError, DocumentError
-from bot.loaders import is_supported, load_file, path_inside
-from bot.sentences import sentence_texts
-from bot.store import Version, VersionStore, new_version_id
+from bot.ingest.chunking import chunk_file
+from bot.ingest.loaders import is_supported, load_file, path_inside
+from bot.ingest.sentences import sentence_texts
+from bot.models.embeddings import EmbeddingCache, model_identity
+from bot.store.embedded import Version, VersionStore, new_version_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -307,7 +307,7 @@ def _build(job: IndexJob, live: Version | None, plan: _Plan, model: str,
         stored += len(batch)
         yield Progress("store", stored, total)
     # Every passage's sentences, embedded once here, so that answering a question looks their
-    # vectors up in the cache instead of embedding them (bot.answer.ExtractiveAnswerer).
+    # vectors up in the cache instead of embedding them (bot.answer.extractive.ExtractiveAnswerer).
     texts = [c.text for c in plan.fresh] + list(reused_texts)
     yield from embed_with_cache(job.embeddings, job.cache,
                                 list(dict.fromkeys(t for text in texts

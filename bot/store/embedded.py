@@ -7,7 +7,7 @@ replaced atomically (write, fsync, rename), so a crash at any moment leaves the 
 Collections are created with ``embedding_function=None``: vectors always come from our own
 embedder, and Chroma's default embedder (which downloads a model) never runs.
 
-With ``BOT_CHROMA_URL`` set, :func:`open_store` returns a :class:`bot.server_store.ServerStore`
+With ``BOT_CHROMA_URL`` set, :func:`open_store` returns a :class:`bot.store.server.ServerStore`
 instead: the same interface, with everything shared kept in the Chroma server. Both stores share
 the manifest rules of :class:`ManifestStore` (publish, rollback, which version is live). The
 interface callers rely on is written down as :class:`VersionStore` (and :class:`StoreLock`);
@@ -200,7 +200,7 @@ class VersionStore(Protocol):
     """What the indexer, the bot, BEIR evaluation and the benchmark use of a store: index
     versions (one collection of passages each, plus a document registry), a manifest naming the
     live version and keeping earlier ones for rollback, and the reindex lock. Implemented by
-    :class:`EmbeddedStore` and :class:`bot.server_store.ServerStore`.
+    :class:`EmbeddedStore` and :class:`bot.store.server.ServerStore`.
 
     A collection (from :meth:`create_collection` / :meth:`collection`) is used through Chroma's
     ``add``, ``get``, ``query`` and ``count``, and is typed ``Any`` here because the embedded
@@ -264,7 +264,7 @@ def open_store(settings: Any, *namespace: str) -> VersionStore:
     """The store the settings ask for: a Chroma server when ``chroma_url`` is set, else folders
     under ``index_dir``. ``namespace`` keeps a separate set of versions (e.g. an eval dataset's)."""
     if settings.chroma_url:
-        from bot.server_store import ServerStore
+        from bot.store.server import ServerStore
 
         return ServerStore(settings.chroma_url, namespace=namespace)
     return EmbeddedStore(Path(settings.index_dir).joinpath(*namespace))

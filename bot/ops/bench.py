@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.embeddings import backend_name, explicit_backend, lend_models, models_dir
+from bot.models.embeddings import backend_name, explicit_backend, lend_models, models_dir
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def load_average() -> list[float]:
 
 
 def question_texts(path: Path, limit: int) -> list[str]:
-    from bot.evaluation import load_questions
+    from bot.ops.evaluation import load_questions
 
     items = [i["question"] for i in load_questions(path) if i["kind"] == "in_scope"]
     return items[:limit] or ["How do I get started?"]
@@ -115,11 +115,11 @@ def question_texts(path: Path, limit: int) -> list[str]:
 
 def corpus_texts(settings) -> list[str]:
     """The passages the indexer would embed (title and section header + text), in order."""
-    from bot.chunking import chunk_file
     from bot.documents import IndexReport
     from bot.errors import DocumentError
-    from bot.indexer import scan
-    from bot.loaders import load_file
+    from bot.ingest.chunking import chunk_file
+    from bot.ingest.indexer import scan
+    from bot.ingest.loaders import load_file
 
     texts: list[str] = []
     for path in scan(Path(settings.docs_dir), IndexReport()):
@@ -150,7 +150,7 @@ def raw_encoder(embeddings) -> tuple[str, Callable[[list[str]], Any]]:
 
 
 def _index_fully(bot) -> Any:
-    from bot.indexer import drive
+    from bot.ingest.indexer import drive
 
     return drive(bot.index(full=True))
 
@@ -159,7 +159,7 @@ def bench_indexing(settings, embeddings, work: Path, rounds: int) -> tuple[dict[
     """Best of ``rounds`` alternating runs of each, since other work may share the cores; CPU
     seconds (all threads of this process) are recorded too, being less disturbed by that."""
     from bot.config import Settings
-    from bot.services import build_bot
+    from bot.wiring import build_bot
 
     texts = corpus_texts(settings)
     encoder_name, encode = raw_encoder(embeddings)
@@ -195,8 +195,8 @@ def bench_indexing(settings, embeddings, work: Path, rounds: int) -> tuple[dict[
 
 def bench_encoders(settings, texts: list[str], rounds: int) -> dict[str, Any]:
     from bot.config import FAKE
-    from bot.embeddings import SentenceTransformerEmbeddings, _local_model_dir
-    from bot.onnx_encoder import OnnxEmbeddings
+    from bot.models.embeddings import SentenceTransformerEmbeddings, _local_model_dir
+    from bot.models.onnx_encoder import OnnxEmbeddings
 
     if settings.embed_model == FAKE:
         return {"skipped": "the fake embedder has no model to export"}
@@ -247,9 +247,9 @@ def synthetic_index(source_bot, work: Path, total: int, embeddings) -> tuple[Pat
     vectors look like the library's, so BM25 and the vector index work as hard as they would."""
     import datetime as dt
 
-    from bot.embeddings import model_identity
-    from bot.retrieval import get_all
-    from bot.store import EmbeddedStore, Version, new_version_id
+    from bot.models.embeddings import model_identity
+    from bot.search.retrieval import get_all
+    from bot.store.embedded import EmbeddedStore, Version, new_version_id
 
     index = source_bot.search_index()
     got = get_all(index.collection, ["embeddings"])
@@ -393,7 +393,7 @@ def bench_load(url: str, questions: list[str], clients: int, requests: int) -> d
 def run_bench(settings, embeddings, options: BenchOptions,
               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     from bot.config import Settings
-    from bot.services import build_bot
+    from bot.wiring import build_bot
 
     progress = progress or (lambda message: None)
     result: dict[str, Any] = {"machine": machine(), "load_before": load_average(),

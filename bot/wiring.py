@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.answer import (
+from bot.answer.extractive import (
     EMPTY,
     TRUNCATED,
     ExtractiveAnswerer,
@@ -27,16 +27,16 @@ from bot.answer import (
     decline,
     refuse,
 )
-from bot.colloquial import expand
 from bot.config import Settings
 from bot.documents import Answer, IndexReport, Progress
-from bot.embeddings import EmbeddingCache, embeddings_for, model_identity
 from bot.errors import ConfigError
-from bot.indexer import IndexJob, run_index
-from bot.retrieval import HybridRetriever, SearchIndex, normalise_filters
-from bot.safety import is_harmful, is_personal_case
-from bot.scope import ScopeJudge
-from bot.store import EmbeddedStore, Version, open_store
+from bot.ingest.indexer import IndexJob, run_index
+from bot.models.embeddings import EmbeddingCache, embeddings_for, model_identity
+from bot.policy.colloquial import expand
+from bot.policy.safety import is_harmful, is_personal_case
+from bot.policy.scope import ScopeJudge
+from bot.search.retrieval import HybridRetriever, SearchIndex, normalise_filters
+from bot.store.embedded import EmbeddedStore, Version, open_store
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Bot:
         self.extractive = ExtractiveAnswerer(embeddings)
         self.llm = None  # the LLM answerer, when an LLM backend is configured
         if chat_model is not None:
-            from bot.llm import LLMAnswerer
+            from bot.answer.llm import LLMAnswerer
 
             self.llm = LLMAnswerer(chat_model, self.extractive, settings.llm)
         self.scope = ScopeJudge(embeddings, min_combined=settings.min_relevance)
@@ -279,7 +279,7 @@ class Bot:
     def feedback(self):
         """The feedback store (SQLite in the index folder, or BOT_DATABASE_URL), opened once."""
         if self._feedback is None:
-            from bot.feedback import FeedbackStore
+            from bot.store.feedback import FeedbackStore
 
             self._feedback = FeedbackStore(self.settings.feedback_url)
         return self._feedback
@@ -313,7 +313,7 @@ class Bot:
 
     def index(self, full: bool = False, dry_run: bool = False, docs_dir: Path | None = None
               ) -> Generator[Progress, None, IndexReport]:
-        from bot.store import writable_folder
+        from bot.store.embedded import writable_folder
 
         writable_folder(Path(self.settings.index_dir))
         job = IndexJob(docs_dir=Path(docs_dir or self.settings.docs_dir), store=self.store,
@@ -407,7 +407,7 @@ def with_lead(answer: Answer, lead: str, doc) -> Answer:
     import re
     from dataclasses import replace
 
-    from bot.answer import _stems, citation_for, split_sentences
+    from bot.answer.extractive import _stems, citation_for, split_sentences
 
     wanted = _stems(lead)
     sentences = split_sentences(doc.page_content) or []
@@ -455,7 +455,7 @@ def build_bot(settings: Settings, embeddings=None) -> Bot:
         embeddings = embeddings_for(settings)
     chat_model = None
     if settings.llm in ("ollama", "openai"):
-        from bot.llm import make_chat_model
+        from bot.answer.llm import make_chat_model
 
         chat_model = make_chat_model(settings)
     return Bot(settings, embeddings, store, chat_model)

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote as url_quote
 
 from bot.errors import DocumentError
-from bot.loaders import LoadedFile, load_file, path_inside
+from bot.ingest.loaders import LoadedFile, load_file, path_inside
 
 CONTEXT_BEFORE = 1200
 CONTEXT_AFTER = 900
@@ -237,7 +237,7 @@ def _inner(text: str, a: int, b: int) -> tuple[int, int]:
 
 def summary_markdown(docs_dir: Path, source: str) -> str:
     """An evidence summary's body as safe Markdown (HTML escaped), without its front matter."""
-    from bot.loaders import decode_text, split_front_matter
+    from bot.ingest.loaders import decode_text, split_front_matter
 
     try:
         path = path_inside(docs_dir, source)

@@ -55,8 +55,8 @@ def create_app(bot):
     app = FastAPI(title="Arts in criminal justice guidance bot", version="1",
                   description="Ask the guidance library; every answer carries its sources.")
 
-    from bot.http_guard import BodyLimit, OneLineErrors, SecurityHeaders
-    from bot.staff import MAX_UPLOAD_BYTES
+    from bot.web.http_guard import BodyLimit, OneLineErrors, SecurityHeaders
+    from bot.web.staff import MAX_UPLOAD_BYTES
 
     app.add_middleware(BodyLimit, default=MAX_EVENT_BYTES, limits=[
         ("/api/", MAX_BODY_BYTES),
@@ -101,7 +101,7 @@ def create_app(bot):
              responses={200: {"description": "The original file (or one page of a PDF)."}})
     def api_document(source: str, page: int | None = Query(None, ge=1, le=100000)):
         """The original document, so a reader can check a citation; `?page=N` for one PDF page."""
-        from bot.loaders import is_supported, path_inside
+        from bot.ingest.loaders import is_supported, path_inside
 
         missing = JSONResponse({"error": "There is no document by that name."}, status_code=404)
         try:
@@ -148,7 +148,7 @@ def _pdf_page(path: Path, mtime_ns: int, page: int) -> bytes:
 
     from pypdf import PdfReader, PdfWriter
 
-    from bot.loaders import MAX_PDF_PAGES
+    from bot.ingest.loaders import MAX_PDF_PAGES
 
     reader = PdfReader(path)
     if reader.is_encrypted:
@@ -168,8 +168,8 @@ def build_app(bot):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    from bot.staff import MAX_UPLOAD_BYTES
-    from bot.ui import build_ui, page_css
+    from bot.web.staff import MAX_UPLOAD_BYTES
+    from bot.web.ui import build_ui, page_css
 
     demo = build_ui(bot)
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)

@@ -1,9 +1,9 @@
 """Measuring quality: the project's own question set, and any BEIR-format dataset.
 
 Both go through the chatbot's own code: the question set asks the live index through
-:class:`~bot.services.Bot` (retrieval metrics per mode, then whole answers), and a BEIR dataset is
+:class:`~bot.wiring.Bot` (retrieval metrics per mode, then whole answers), and a BEIR dataset is
 chunked, embedded and stored by the indexer's functions into its own index, never the live one,
-then ranked by :class:`~bot.retrieval.HybridRetriever` with whole documents scored by their best
+then ranked by :class:`~bot.search.retrieval.HybridRetriever` with whole documents scored by their best
 passage (the BEIR protocol: title + text, nDCG@10 with binary relevance, Recall@10/100, MRR@10).
 """
 
@@ -55,14 +55,14 @@ def has_key_fact(text: str, groups: Sequence[Sequence[str]] | None) -> bool:
 
 
 def _plain(text: str) -> str:
-    from bot.safety import plain
+    from bot.policy.safety import plain
 
     return plain(str(text)).lower()
 
 
 def lead(text: str, sentences: int = 2) -> str:
     """The first ``sentences`` sentences of an answer's text (without [n] markers)."""
-    from bot.answer import split_sentences
+    from bot.answer.extractive import split_sentences
 
     return " ".join(s.text for s in split_sentences(text)[:sentences])
 
@@ -70,7 +70,7 @@ def lead(text: str, sentences: int = 2) -> str:
 def _repeats(text: str) -> bool:
     import re
 
-    from bot.answer import split_sentences
+    from bot.answer.extractive import split_sentences
 
     seen = set()
     for sentence in split_sentences(text):
@@ -142,7 +142,7 @@ def _history(item: dict[str, Any]) -> list[dict[str, str]]:
 
 def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None = None,
                        part: str = "all") -> dict[str, Any]:
-    from bot.services import find_passages, standalone_question
+    from bot.wiring import find_passages, standalone_question
 
     items = load_questions(path, part)
     items = items[:limit] if limit else items
@@ -176,7 +176,7 @@ def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None 
 
 def _follow_up_metrics(bot, index, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Recall@5 of follow-up questions searched as typed, and as rewritten from the history."""
-    from bot.services import find_passages, standalone_question
+    from bot.wiring import find_passages, standalone_question
 
     follow_ups = [i for i in items if i.get("history")]
     retriever = bot.retriever(index)
@@ -273,7 +273,7 @@ def default_split(folder: Path) -> str:
 def evaluate_beir(bot, folder: Path, modes: Sequence[str], split: str | None = None,
                   limit: int | None = None, progress: bool = True, part: str = "all",
                   whole: bool = False) -> dict[str, Any]:
-    from bot.beir import beir_index
+    from bot.ops.beir import beir_index
 
     split = split or default_split(Path(folder))
     corpus, queries, qrels = read_beir(Path(folder), split)

@@ -21,8 +21,8 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any
 
-from bot.bench import child_env, free_port, peak_rss_mib, percentiles
-from bot.embeddings import lend_models
+from bot.models.embeddings import lend_models
+from bot.ops.bench import child_env, free_port, peak_rss_mib, percentiles
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def write_scaleout(figures: dict[str, Any], path: Path, backend: str = "") -> No
     """docs/scaleout.md: the two modes side by side, with the command and the machine."""
     import time
 
-    from bot.bench import load_average, machine
+    from bot.ops.bench import load_average, machine
 
     info = machine()
     rows = [("App processes", "app_processes"), ("Concurrent clients", "clients"),

@@ -2,15 +2,15 @@
 passage beside the answer, related questions and feedback), an evidence browser, and the staff
 area.
 
-Handlers are thin: they call the bot's use cases and render with :mod:`bot.answer_view`, which
+Handlers are thin: they call the bot's use cases and render with :mod:`bot.web.answer_view`, which
 escapes everything taken from a document, a question or the browser, so markup in any of them is
-shown as text and never runs. Passages are rendered by :mod:`bot.viewer` through a sanitiser.
+shown as text and never runs. Passages are rendered by :mod:`bot.web.viewer` through a sanitiser.
 
 The conversation is kept on the server (``gr.State``) and never read back from the browser as
 state: a chat message is a place where Gradio accepts file references, and nothing a client sends
 there is trusted (docs/security.md). So that a reload does not lose it, a copy of the questions,
 answers and citations is kept in the visitor's own browser (``gr.BrowserState``, localStorage);
-what comes back from there is checked by :func:`bot.conversation.restore` and only shown.
+what comes back from there is checked by :func:`bot.web.conversation.restore` and only shown.
 """
 
 import functools
@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.answer_view import conversation_html, esc
-from bot.conversation import Turn, restore, saved
 from bot.documents import SETTINGS_VOCAB
 from bot.render import conversation_markdown, export_path
+from bot.web.answer_view import conversation_html, esc
+from bot.web.conversation import Turn, restore, saved
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -136,8 +136,8 @@ def event_data(evt: Any) -> Event:
 def build_ui(bot) -> Any:
     import gradio as gr
 
-    from bot.evidence_ui import build_evidence_tab
-    from bot.staff_ui import build_staff_tab
+    from bot.web.evidence_ui import build_evidence_tab
+    from bot.web.staff_ui import build_staff_tab
 
     # Files Gradio keeps for downloads and uploads are deleted once an hour old.
     with gr.Blocks(title="Arts in criminal justice: guidance chatbot",
@@ -165,7 +165,7 @@ def _ask_tab(bot):
     import gradio as gr
 
     from bot.errors import BotError
-    from bot.viewer import passage_html
+    from bot.web.viewer import passage_html
 
     def index_or_none():
         try:
@@ -175,7 +175,7 @@ def _ask_tab(bot):
 
     def turn_for(question: str, answer, turns: list[Turn]) -> Turn:
         """The new turn, with its related questions and source facts from the index."""
-        from bot.related import related_questions, source_facts
+        from bot.web.related import related_questions, source_facts
 
         record = answer.to_dict(question)
         related, cards = [], {}
@@ -257,7 +257,7 @@ def _ask_tab(bot):
             wanted = PassageRequest.model_validate(request)
         except ValidationError:
             return "<p>The passage could not be opened.</p>"
-        from bot.related import source_facts
+        from bot.web.related import source_facts
 
         index = index_or_none()
         facts = source_facts(index, wanted.source) if index is not None else None

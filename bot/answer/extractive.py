@@ -18,7 +18,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from bot.documents import Answer, Citation
-from bot.sentences import LIST_MARK, Sentence, clean_markdown, split_sentences
+from bot.ingest.sentences import LIST_MARK, Sentence, clean_markdown, split_sentences
 
 __all__ = ["Sentence", "clean_markdown", "split_sentences"]  # where callers found them first
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bot.documents import DOC_TYPES, IndexReport, Progress
 from bot.errors import BotError
-from bot.loaders import SUPPORTED, path_inside
+from bot.ingest.loaders import SUPPORTED, path_inside
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +231,8 @@ def index_in_child(settings, full: bool = False, dry_run: bool = False
 def _child_index(settings: dict, full: bool, dry_run: bool, events) -> None:
     from bot.config import Settings
     from bot.errors import BotError
-    from bot.indexer import drive
-    from bot.services import build_bot
+    from bot.ingest.indexer import drive
+    from bot.wiring import build_bot
 
     try:
         bot = build_bot(Settings(**settings))

@@ -1,6 +1,6 @@
 """The protected staff tab of the web app: upload, remove, preview, reindex, rollback, status.
 
-Handlers only call :class:`bot.staff.Staff` (which checks the password on the server for every
+Handlers only call :class:`bot.web.staff.Staff` (which checks the password on the server for every
 action) and render its results as plain text; a :class:`~bot.errors.BotError` becomes one
 sentence in the result box, never a traceback.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.errors import BotError
 from bot.render import index_summary, status_text
-from bot.staff import ENABLE_HINT, Staff
+from bot.web.staff import ENABLE_HINT, Staff
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +113,13 @@ def build_staff_tab(bot) -> None:
 
     @_guard
     def do_preview(pw: str) -> str:
-        from bot.indexer import drive
+        from bot.ingest.indexer import drive
 
         return index_summary(drive(staff.index_in_child(pw, dry_run=True)))
 
     @_guard
     def do_reindex(pw: str, progress=gr.Progress()) -> str:
-        from bot.indexer import drive
+        from bot.ingest.indexer import drive
 
         def show(event) -> None:
             if event.total:
