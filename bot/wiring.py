@@ -36,7 +36,7 @@ from bot.policy.colloquial import expand
 from bot.policy.safety import is_harmful, is_personal_case
 from bot.policy.scope import ScopeJudge
 from bot.search.retrieval import HybridRetriever, SearchIndex, normalise_filters
-from bot.store.embedded import EmbeddedStore, Version, open_store
+from bot.store import EmbeddedStore, Version, open_store
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +313,7 @@ class Bot:
 
     def index(self, full: bool = False, dry_run: bool = False, docs_dir: Path | None = None
               ) -> Generator[Progress, None, IndexReport]:
-        from bot.store.embedded import writable_folder
+        from bot.store import writable_folder
 
         writable_folder(Path(self.settings.index_dir))
         job = IndexJob(docs_dir=Path(docs_dir or self.settings.docs_dir), store=self.store,

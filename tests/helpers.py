@@ -256,7 +256,7 @@ class ChromaServer:
     def client(self):
         import chromadb
 
-        from bot.store.embedded import chroma_settings
+        from bot.store.base import chroma_settings
 
         return chromadb.HttpClient(host="127.0.0.1", port=self.port, settings=chroma_settings())
 

@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from bot.ingest.indexer import drive
 from bot.models.embeddings import HashingEmbeddings
-from bot.store.embedded import EmbeddedStore
+from bot.store import EmbeddedStore
 from bot.wiring import build_bot
 from tests.helpers import (
     DEJAVU,
@@ -49,7 +49,7 @@ import os
 if os.environ.get("REINDEX_TEST_HOLD"):
     import time
 
-    from bot.store import embedded as _store
+    from bot import store as _store
     _create_collection = _store.EmbeddedStore.create_collection
 
     class _Held:

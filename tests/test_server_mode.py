@@ -64,7 +64,7 @@ def cli(args, server, tmp_path, docs=None):
 
 
 def test_index_and_ask_keep_everything_in_the_server(server_settings, server, monkeypatch):
-    monkeypatch.setattr("bot.store.server.PAGE", 3)  # whole collections are read in pages
+    monkeypatch.setattr("bot.store.server_client.PAGE", 3)  # whole collections are read in pages
     bot = bot_for(server_settings)
     report = drive(bot.index())
     assert report.documents == 4 and not report.failed
@@ -109,7 +109,7 @@ def test_another_process_sees_reindex_and_rollback(server_settings, server, tmp_
 
 HOLDER = """
 import sys
-from bot.store.server import ServerStore
+from bot.store import ServerStore
 lock = ServerStore(sys.argv[1]).lock("index")
 lock.acquire()
 print("held", flush=True)
@@ -137,7 +137,8 @@ def test_the_lock_is_shared_across_processes(server_settings, server):
 
 
 def test_an_expired_lock_from_another_host_is_taken_over(server):
-    from bot.store.server import LOCK_ID, ServerStore
+    from bot.store import ServerStore
+    from bot.store.server_lock import LOCK_ID
 
     store = ServerStore(server.url)
 
@@ -156,7 +157,8 @@ def test_an_expired_lock_from_another_host_is_taken_over(server):
 
 
 def test_heartbeat_keeps_the_lock_and_a_lost_lock_cannot_publish(server):
-    from bot.store.server import LOCK_ID, ServerStore
+    from bot.store import ServerStore
+    from bot.store.server_lock import LOCK_ID
 
     store = ServerStore(server.url, lock_ttl=1.0)
     lock = store.lock()
@@ -181,7 +183,7 @@ def test_chroma_add_leaves_an_existing_record_alone(server):
 
 
 def test_large_registries_and_orphans(server):
-    from bot.store.server import ServerStore
+    from bot.store import ServerStore
 
     store = ServerStore(server.url)
     registry = {f"guidance/doc-{n}.md": {"chunks": [f"{n}-{i}" * 8 for i in range(40)]}

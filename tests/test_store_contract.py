@@ -1,7 +1,7 @@
 """One contract, two stores: every test here runs against the embedded store (folders under
 ``index_dir``) and the Chroma server store (a real ``chroma run`` on a free loopback port), both
 built by ``open_store`` as the app builds them. Each test gets its own namespace, so the stores
-start empty. The interface is :class:`bot.store.embedded.VersionStore`."""
+start empty. The interface is :class:`bot.store.VersionStore`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import BotError, IndexBusyError, NoIndexError, StoreUnavailable
-from bot.store.embedded import StoreLock, Version, VersionStore, open_store
+from bot.store import StoreLock, Version, VersionStore, open_store
 from tests.helpers import CHROMA, ChromaServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -245,7 +245,7 @@ def test_the_lock_is_released_when_the_work_fails(store):
 DIES_HOLDING = """
 import os, sys
 from bot.config import Settings
-from bot.store.embedded import open_store
+from bot.store import open_store
 settings = Settings(index_dir=sys.argv[1], embed_model="fake", chroma_url=sys.argv[2] or None)
 open_store(settings, *sys.argv[3:]).lock("index").acquire()
 print(os.getpid(), flush=True)

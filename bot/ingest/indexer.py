@@ -27,7 +27,7 @@ from bot.ingest.chunking import chunk_file
 from bot.ingest.loaders import is_supported, load_file, path_inside
 from bot.ingest.sentences import sentence_texts
 from bot.models.embeddings import EmbeddingCache, model_identity
-from bot.store.embedded import Version, VersionStore, new_version_id
+from bot.store import Version, VersionStore, new_version_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -22,7 +22,7 @@ from bot.ingest.indexer import chunk_metadata, drive, embed_with_cache
 from bot.models.embeddings import model_identity
 from bot.progress import CliProgress
 from bot.search.retrieval import SearchIndex
-from bot.store.embedded import Version, new_version_id, open_store
+from bot.store import Version, new_version_id, open_store
 
 log = logging.getLogger(__name__)
 

@@ -249,7 +249,7 @@ def synthetic_index(source_bot, work: Path, total: int, embeddings) -> tuple[Pat
 
     from bot.models.embeddings import model_identity
     from bot.search.retrieval import get_all
-    from bot.store.embedded import EmbeddedStore, Version, new_version_id
+    from bot.store import EmbeddedStore, Version, new_version_id
 
     index = source_bot.search_index()
     got = get_all(index.collection, ["embeddings"])
