@@ -18,15 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.answer.extractive import (
-    EMPTY,
-    TRUNCATED,
-    ExtractiveAnswerer,
-    answers_question,
-    asks_for_findings,
-    decline,
-    refuse,
-)
+from bot.answer.extractive import ExtractiveAnswerer, answers_question, asks_for_findings
+from bot.answer.replies import EMPTY, TRUNCATED, decline, refuse
 from bot.config import Settings
 from bot.documents import Answer, IndexReport, Progress
 from bot.errors import ConfigError
@@ -407,7 +400,8 @@ def with_lead(answer: Answer, lead: str, doc) -> Answer:
     import re
     from dataclasses import replace
 
-    from bot.answer.extractive import _stems, citation_for, split_sentences
+    from bot.answer.citing import _stems, citation_for
+    from bot.ingest.sentences import split_sentences
 
     wanted = _stems(lead)
     sentences = split_sentences(doc.page_content) or []

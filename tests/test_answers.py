@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answer.extractive import EMPTY, compose, split_sentences
+from bot.answer.citing import compose
+from bot.answer.replies import EMPTY
+from bot.ingest.sentences import split_sentences
 from bot.policy.safety import is_harmful, is_personal_case
 from bot.search.retrieval import normalise_filters, rrf
 
@@ -195,7 +197,8 @@ def test_plain_questions_are_searched_as_typed(question):
 def test_a_sentence_that_introduces_a_list_brings_the_list_once_punctuated():
     from langchain_core.documents import Document
 
-    from bot.answer.extractive import _with_list, split_sentences
+    from bot.answer.extractive import _with_list
+    from bot.ingest.sentences import split_sentences
 
     text = ("The five-year report found:\n- gains in literacy;\n- a first qualification for most;\n"
             "- offending fell while people took part.\n\nA later paragraph.")

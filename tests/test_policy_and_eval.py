@@ -107,7 +107,8 @@ def test_cues_count_concealment_and_honesty():
 
 
 def test_answers_that_share_too_few_of_the_question_words_are_declined(indexed_bot):
-    from bot.answer.extractive import Sentence, answers_question
+    from bot.answer.extractive import answers_question
+    from bot.ingest.sentences import Sentence
 
     doc = Document(page_content="Clay tools are counted in and out by the officer.",
                    metadata={"section": "Clay tools"})

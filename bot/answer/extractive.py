@@ -6,7 +6,8 @@ answers: the passage holding the best sentence, led by its opening sentences (th
 written answer-first) and its best one, as a short answer with [n] markers; each citation quotes
 the chosen sentences verbatim from the passage. When the passages are too far from the question,
 or the chosen sentences hold too few of its words, the answer says plainly that the guidance does
-not cover it, names the closest documents, and suggests who to ask instead.
+not cover it, names the closest documents, and suggests who to ask instead
+(:mod:`bot.answer.replies`); quoting and citing are in :mod:`bot.answer.citing`.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from collections.abc import Sequence
 import numpy as np
 from langchain_core.documents import Document
 
-from bot.documents import Answer, Citation
+from bot.answer.citing import INJECTION, _stems, compose
+from bot.answer.replies import decline, with_dates
+from bot.documents import Answer
 from bot.ingest.sentences import LIST_MARK, Sentence, clean_markdown, split_sentences
-
-__all__ = ["Sentence", "clean_markdown", "split_sentences"]  # where callers found them first
 
 MAX_SENTENCES = 5
 MAX_PER_PASSAGE = 2
-MAX_QUOTE_CHARS = 700
 # Answering from the section that answers (see ExtractiveAnswerer._section_first)
 LEAD_SENTENCES = 4          # opening sentences to lead with: guidance is written answer-first
 MIN_QUESTION_COVERAGE = 0.3  # share of the question's words an answer (with its headings) holds
@@ -34,30 +34,6 @@ MIN_QUESTION_COVERAGE = 0.3  # share of the question's words an answer (with its
 # characters.
 SECOND_SECTION_MARGIN = -0.03
 
-WHO_TO_ASK = (
-    "For rules at a particular prison or service, ask your contact there (for example the "
-    "activities or reducing reoffending team, the education provider, or the security "
-    "department); for arts practice in criminal justice, the National Criminal Justice Arts "
-    "Alliance (NCJAA) can point you to people with experience."
-)
-PERSONAL_CASE = (
-    "The guidance is written for artists and arts organisations working in criminal justice "
-    "settings, so it cannot advise on one person's own case. For questions about someone's "
-    "sentence, appeal, transfer, visits or release, speak to a solicitor or a legal advice "
-    "service, or contact the prison or probation service directly."
-)
-REFUSAL = (
-    "I can't help with that. Taking items in or out, or passing on messages, for anyone in "
-    "custody without the establishment's authorisation breaks its rules and can be a criminal "
-    "offence. If someone has asked you to do this, say no and tell the establishment's security "
-    "department straight away; if you have already done it, or find you have something you "
-    "should not, report it to security at once."
-)
-EMPTY = ("Please type a question about working in prisons, young offender institutions, secure "
-         "children's homes, probation or community settings.")
-TRUNCATED = "Your question was very long, so only its first {n} characters were used."
-
-_WORD = re.compile(r"[a-z0-9]+")
 _ASKS_FINDINGS = re.compile(r"\b(find|found|findings?|results?|show(ed|n|s)?|conclu\w*|outcomes?|"
                             r"evidence|effect\w*|impact|work(s|ed)?|help(s|ed)?|improv\w*|reduc\w*|"
                             r"success\w*|benefit\w*|chang\w* (anything|things|lives|behaviou?r)|"
@@ -75,29 +51,11 @@ _FINDINGS_SECTION = re.compile(r"found|finding|result|outcome|conclu|evidence", 
 _CITES_A_WORK = re.compile(r"[\"\u201c](?:[^\"\u201d\s]+\s+){3,}[^\"\u201d]*[\"\u201d]|\(\d{4}\)")
 _LEANS_BACK = re.compile(r"(in other words|this|these|that|those|it|they|however|also|so|but)\b",
                          re.I)
-_STOP = {"a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "are", "be", "can",
-         "i", "my", "me", "do", "does", "what", "how", "if", "it", "with", "at", "as", "by",
-         "you", "your", "we", "our", "should", "would", "will", "there", "about", "any", "need",
-         "this", "that", "from", "have", "has", "am", "was", "were", "into", "when", "who", "which",
-         "get", "go", "much", "many", "some", "so", "not", "no", "yes", "they", "them"}
 
 
 def asks_for_findings(question: str) -> bool:
     """Whether a question asks what something found, showed or changed."""
     return bool(_ASKS_FINDINGS.search(question))
-
-
-def _stems(text: str) -> set[str]:
-    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1]
-    return {w[:5] for w in words}
-
-
-# Text in a document that talks to an AI is data, not an instruction: it is never quoted as an
-# answer (an LLM also sees it only inside the fenced sources, with its lines removed).
-INJECTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|above|"
-    r"previous|prior)\b|\byou are now\b|\bsystem prompt\b|\bas an ai\b|\bnew instructions?\b",
-    re.I)
 
 
 def _usable(sentence: Sentence, doc: Document) -> bool:
@@ -265,27 +223,6 @@ class ExtractiveAnswerer:
                       backend=self.backend)
 
 
-def _long_date(iso: str) -> str:
-    import datetime as dt
-
-    try:
-        day = dt.date.fromisoformat(iso[:10])
-    except ValueError:
-        return iso
-    return f"{day.day} {day.strftime('%B %Y')}"
-
-
-def with_dates(text: str, citations: Sequence[Citation]) -> str:
-    """Say how current the cited guidance is, so a reader can judge whether it may be stale."""
-    dates = sorted({c.updated[:10] for c in citations if c.updated})
-    if not dates:
-        return text
-    if len(dates) == 1:
-        return f"{text}\n\n(The cited guidance was last updated on {_long_date(dates[0])}.)"
-    return (f"{text}\n\n(The cited guidance was last updated between {_long_date(dates[0])} "
-            f"and {_long_date(dates[-1])}.)")
-
-
 def answers_question(question: str, sentences: Sequence[Sentence],
                      docs: Sequence[Document]) -> bool:
     """Whether the chosen sentences really answer the question: enough of the question's own
@@ -326,104 +263,3 @@ def _with_list(sentence: Sentence, docs: Sequence[Document]) -> Sentence:
     items = [ln.rstrip(";,. ") for ln in lines[1:]]
     clean = " ".join([lines[0], "; ".join(i for i in items if i)]).strip()
     return Sentence(sentence.passage, sentence.start, end, span, clean)
-
-
-def citation_for(n: int, doc: Document, quote: str) -> Citation:
-    meta = doc.metadata
-    score = meta.get("dense_score")
-    return Citation(
-        n=n, source=str(meta.get("source", "")), title=str(meta.get("title", "")),
-        doc_type=str(meta.get("doc_type", "guidance")), page=meta.get("page"),
-        section=meta.get("section"), quote=quote,
-        score=round(float(score), 4) if score is not None else 0.0,
-        updated=meta.get("updated"),
-    )
-
-
-def compose(sentences: Sequence[Sentence], docs: Sequence[Document]) -> tuple[str, list[Citation]]:
-    """Answer text with [n] markers and the citations they point to, numbered in order of use.
-
-    Sentences from one passage that sit close together share one citation whose quote is the
-    verbatim span covering them.
-    """
-    groups: dict[int, list[Sentence]] = {}
-    for s in sentences:
-        groups.setdefault(s.passage, []).append(s)
-    spans: dict[tuple[int, int], tuple[int, int]] = {}
-    for passage, members in groups.items():
-        members.sort(key=lambda s: s.start)
-        start, end = members[0].start, members[-1].end
-        if end - start <= MAX_QUOTE_CHARS:
-            for s in members:
-                spans[(passage, s.start)] = (start, end)
-        else:
-            for s in members:
-                spans[(passage, s.start)] = (s.start, s.end)
-    numbers: dict[tuple[int, int, int], int] = {}
-    citations: list[Citation] = []
-    parts: list[str] = []
-    first_use: dict[int, int] = {}
-    for i, s in enumerate(sentences):
-        first_use.setdefault(s.passage, i)
-    ordered = sorted(sentences, key=lambda s: (first_use[s.passage], s.start))
-    for s in ordered:
-        a, b = spans[(s.passage, s.start)]
-        key = (s.passage, a, b)
-        if key not in numbers:
-            numbers[key] = len(citations) + 1
-            quote = docs[s.passage].page_content[a:b]
-            citations.append(citation_for(numbers[key], docs[s.passage], quote))
-        sentence = s.clean.rstrip()
-        sentence = sentence[:1].upper() + sentence[1:]
-        end = sentence[-1] if sentence[-1] in ".!?:;" else "."
-        body = sentence[:-1].rstrip() if sentence[-1] in ".!?:;" else sentence
-        parts.append(f"{body} [{numbers[key]}]{end}")  # "It is banned [1]." reads naturally
-    return " ".join(parts), citations
-
-
-def closest_titles(docs: Sequence[Document], n: int = 3) -> list[str]:
-    titles: list[str] = []
-    for doc in docs:
-        title = str(doc.metadata.get("title") or doc.metadata.get("source"))
-        if title not in titles:
-            titles.append(title)
-    return titles[:n]
-
-
-def decline(question: str, docs: Sequence[Document], personal: bool = False,
-            pointer: str | None = None) -> Answer:
-    """The honest answer when the documents do not cover the question."""
-    lead = PERSONAL_CASE if personal else (
-        "The guidance documents do not cover this question, so I can't give you a reliable "
-        "answer from them.")
-    titles = closest_titles(docs)
-    closest = ""
-    if titles and not personal:
-        quoted = ", ".join(f'"{t}"' for t in titles)
-        closest = f" The closest documents are {quoted}, but they do not answer it."
-    text = f"{lead}{closest} {pointer or WHO_TO_ASK}"
-    quoted = [(d, _first_sentence(d.page_content)) for d in docs[:3]] if not personal else []
-    citations = [citation_for(i + 1, d, q) for i, (d, q) in enumerate((d, q) for d, q in quoted
-                                                                        if q)]
-    return Answer(text=text, citations=citations, grounded=False)
-
-
-def _first_sentence(text: str) -> str:
-    sentences = [s for s in split_sentences(text) if not INJECTION.search(s.text)]
-    return sentences[0].text if sentences else ""
-
-
-_RULE_WORDS = re.compile(r"\b(security|must not|never|offence|report|refuse|say no|"
-                         r"prohibited|banned|authoris|criminal|illegal|not allowed)\w*", re.I)
-
-
-def refuse(answerer: ExtractiveAnswerer, question: str, docs: Sequence[Document],
-           q_vec=None) -> Answer:
-    """Refuse a request for help breaking the rules, and cite the rules themselves."""
-    sentences = answerer.select(question, docs, q_vec, prefer=_RULE_WORDS)[:2]
-    text = REFUSAL
-    citations: list[Citation] = []
-    if sentences:
-        said, citations = compose(sentences, docs)
-        text = f"{REFUSAL}\n\nWhat the guidance says: {said}"
-    return Answer(text=text, citations=citations, grounded=True, refused=True)

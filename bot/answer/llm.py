@@ -18,18 +18,14 @@ from collections.abc import Iterator, Sequence
 from langchain_core.documents import Document
 from pydantic import SecretStr
 
-from bot.answer.extractive import (
-    ExtractiveAnswerer,
-    _stems,
-    citation_for,
-    decline,
-    split_sentences,
-    with_dates,
-)
+from bot.answer.citing import _stems, citation_for
+from bot.answer.extractive import ExtractiveAnswerer
 from bot.answer.prompts import CONDENSE_PROMPT, NOT_COVERED_MARK, SYSTEM_PROMPT, USER_PROMPT, format_context
+from bot.answer.replies import decline, with_dates
 from bot.config import Settings
 from bot.documents import Answer, Citation
 from bot.errors import ConfigError
+from bot.ingest.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 

@@ -66,7 +66,7 @@ def format_context(docs: Sequence[Document]) -> str:
     The passages are data: a closing fence inside them is broken, and lines that address an AI
     ("ignore previous instructions ...") are left out.
     """
-    from bot.answer.extractive import INJECTION
+    from bot.answer.citing import INJECTION
 
     blocks = []
     for n, doc in enumerate(docs, start=1):

@@ -62,7 +62,7 @@ def _plain(text: str) -> str:
 
 def lead(text: str, sentences: int = 2) -> str:
     """The first ``sentences`` sentences of an answer's text (without [n] markers)."""
-    from bot.answer.extractive import split_sentences
+    from bot.ingest.sentences import split_sentences
 
     return " ".join(s.text for s in split_sentences(text)[:sentences])
 
@@ -70,7 +70,7 @@ def lead(text: str, sentences: int = 2) -> str:
 def _repeats(text: str) -> bool:
     import re
 
-    from bot.answer.extractive import split_sentences
+    from bot.ingest.sentences import split_sentences
 
     seen = set()
     for sentence in split_sentences(text):

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from bot.answer.extractive import clean_markdown, split_sentences
+from bot.ingest.sentences import clean_markdown, split_sentences
 from bot.web.conversation import Turn
 from bot.web.viewer import nice_date
 

@@ -1,0 +1,90 @@
+"""Quoting passages faithfully: the words a sentence holds (for matching a question to it), text
+in a document that talks to an AI (never quoted as an answer), a citation for a quote, and the
+chosen sentences composed into answer text with [n] markers, each citation quoting its passage
+verbatim. Shared by the extractive answerer, the LLM answerer and the replies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from langchain_core.documents import Document
+
+from bot.documents import Citation
+from bot.ingest.sentences import Sentence
+
+MAX_QUOTE_CHARS = 700
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = {"a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "are", "be", "can",
+         "i", "my", "me", "do", "does", "what", "how", "if", "it", "with", "at", "as", "by",
+         "you", "your", "we", "our", "should", "would", "will", "there", "about", "any", "need",
+         "this", "that", "from", "have", "has", "am", "was", "were", "into", "when", "who", "which",
+         "get", "go", "much", "many", "some", "so", "not", "no", "yes", "they", "them"}
+
+
+def _stems(text: str) -> set[str]:
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1]
+    return {w[:5] for w in words}
+
+
+# Text in a document that talks to an AI is data, not an instruction: it is never quoted as an
+# answer (an LLM also sees it only inside the fenced sources, with its lines removed).
+INJECTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|above|"
+    r"previous|prior)\b|\byou are now\b|\bsystem prompt\b|\bas an ai\b|\bnew instructions?\b",
+    re.I)
+
+
+def citation_for(n: int, doc: Document, quote: str) -> Citation:
+    meta = doc.metadata
+    score = meta.get("dense_score")
+    return Citation(
+        n=n, source=str(meta.get("source", "")), title=str(meta.get("title", "")),
+        doc_type=str(meta.get("doc_type", "guidance")), page=meta.get("page"),
+        section=meta.get("section"), quote=quote,
+        score=round(float(score), 4) if score is not None else 0.0,
+        updated=meta.get("updated"),
+    )
+
+
+def compose(sentences: Sequence[Sentence], docs: Sequence[Document]) -> tuple[str, list[Citation]]:
+    """Answer text with [n] markers and the citations they point to, numbered in order of use.
+
+    Sentences from one passage that sit close together share one citation whose quote is the
+    verbatim span covering them.
+    """
+    groups: dict[int, list[Sentence]] = {}
+    for s in sentences:
+        groups.setdefault(s.passage, []).append(s)
+    spans: dict[tuple[int, int], tuple[int, int]] = {}
+    for passage, members in groups.items():
+        members.sort(key=lambda s: s.start)
+        start, end = members[0].start, members[-1].end
+        if end - start <= MAX_QUOTE_CHARS:
+            for s in members:
+                spans[(passage, s.start)] = (start, end)
+        else:
+            for s in members:
+                spans[(passage, s.start)] = (s.start, s.end)
+    numbers: dict[tuple[int, int, int], int] = {}
+    citations: list[Citation] = []
+    parts: list[str] = []
+    first_use: dict[int, int] = {}
+    for i, s in enumerate(sentences):
+        first_use.setdefault(s.passage, i)
+    ordered = sorted(sentences, key=lambda s: (first_use[s.passage], s.start))
+    for s in ordered:
+        a, b = spans[(s.passage, s.start)]
+        key = (s.passage, a, b)
+        if key not in numbers:
+            numbers[key] = len(citations) + 1
+            quote = docs[s.passage].page_content[a:b]
+            citations.append(citation_for(numbers[key], docs[s.passage], quote))
+        sentence = s.clean.rstrip()
+        sentence = sentence[:1].upper() + sentence[1:]
+        end = sentence[-1] if sentence[-1] in ".!?:;" else "."
+        body = sentence[:-1].rstrip() if sentence[-1] in ".!?:;" else sentence
+        parts.append(f"{body} [{numbers[key]}]{end}")  # "It is banned [1]." reads naturally
+    return " ".join(parts), citations

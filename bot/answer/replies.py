@@ -1,0 +1,116 @@
+"""What the bot says when it does not answer from a passage: an empty or truncated question, an
+honest decline (the documents do not cover it, or it is one person's own case) naming the closest
+documents and who to ask instead, and a refusal of a request to break the rules, citing the rules.
+Also the note on how current the cited guidance is. Every fixed sentence a user may read is here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+from langchain_core.documents import Document
+
+from bot.answer.citing import INJECTION, citation_for, compose
+from bot.documents import Answer, Citation
+from bot.ingest.sentences import Sentence, split_sentences
+
+WHO_TO_ASK = (
+    "For rules at a particular prison or service, ask your contact there (for example the "
+    "activities or reducing reoffending team, the education provider, or the security "
+    "department); for arts practice in criminal justice, the National Criminal Justice Arts "
+    "Alliance (NCJAA) can point you to people with experience."
+)
+PERSONAL_CASE = (
+    "The guidance is written for artists and arts organisations working in criminal justice "
+    "settings, so it cannot advise on one person's own case. For questions about someone's "
+    "sentence, appeal, transfer, visits or release, speak to a solicitor or a legal advice "
+    "service, or contact the prison or probation service directly."
+)
+REFUSAL = (
+    "I can't help with that. Taking items in or out, or passing on messages, for anyone in "
+    "custody without the establishment's authorisation breaks its rules and can be a criminal "
+    "offence. If someone has asked you to do this, say no and tell the establishment's security "
+    "department straight away; if you have already done it, or find you have something you "
+    "should not, report it to security at once."
+)
+EMPTY = ("Please type a question about working in prisons, young offender institutions, secure "
+         "children's homes, probation or community settings.")
+TRUNCATED = "Your question was very long, so only its first {n} characters were used."
+
+
+def _long_date(iso: str) -> str:
+    import datetime as dt
+
+    try:
+        day = dt.date.fromisoformat(iso[:10])
+    except ValueError:
+        return iso
+    return f"{day.day} {day.strftime('%B %Y')}"
+
+
+def with_dates(text: str, citations: Sequence[Citation]) -> str:
+    """Say how current the cited guidance is, so a reader can judge whether it may be stale."""
+    dates = sorted({c.updated[:10] for c in citations if c.updated})
+    if not dates:
+        return text
+    if len(dates) == 1:
+        return f"{text}\n\n(The cited guidance was last updated on {_long_date(dates[0])}.)"
+    return (f"{text}\n\n(The cited guidance was last updated between {_long_date(dates[0])} "
+            f"and {_long_date(dates[-1])}.)")
+
+
+class SelectsSentences(Protocol):
+    """What :func:`refuse` needs of an answerer (:class:`bot.answer.extractive.ExtractiveAnswerer`)."""
+
+    def select(self, question: str, docs: Sequence[Document], q_vec: Sequence[float] | None,
+               prefer: re.Pattern | None = None) -> list[Sentence]: ...
+
+
+def closest_titles(docs: Sequence[Document], n: int = 3) -> list[str]:
+    titles: list[str] = []
+    for doc in docs:
+        title = str(doc.metadata.get("title") or doc.metadata.get("source"))
+        if title not in titles:
+            titles.append(title)
+    return titles[:n]
+
+
+def decline(question: str, docs: Sequence[Document], personal: bool = False,
+            pointer: str | None = None) -> Answer:
+    """The honest answer when the documents do not cover the question."""
+    lead = PERSONAL_CASE if personal else (
+        "The guidance documents do not cover this question, so I can't give you a reliable "
+        "answer from them.")
+    titles = closest_titles(docs)
+    closest = ""
+    if titles and not personal:
+        quoted = ", ".join(f'"{t}"' for t in titles)
+        closest = f" The closest documents are {quoted}, but they do not answer it."
+    text = f"{lead}{closest} {pointer or WHO_TO_ASK}"
+    quoted = [(d, _first_sentence(d.page_content)) for d in docs[:3]] if not personal else []
+    citations = [citation_for(i + 1, d, q) for i, (d, q) in enumerate((d, q) for d, q in quoted
+                                                                        if q)]
+    return Answer(text=text, citations=citations, grounded=False)
+
+
+def _first_sentence(text: str) -> str:
+    sentences = [s for s in split_sentences(text) if not INJECTION.search(s.text)]
+    return sentences[0].text if sentences else ""
+
+
+_RULE_WORDS = re.compile(r"\b(security|must not|never|offence|report|refuse|say no|"
+                         r"prohibited|banned|authoris|criminal|illegal|not allowed)\w*", re.I)
+
+
+def refuse(answerer: SelectsSentences, question: str, docs: Sequence[Document],
+           q_vec=None) -> Answer:
+    """Refuse a request for help breaking the rules, and cite the rules themselves."""
+    sentences = answerer.select(question, docs, q_vec, prefer=_RULE_WORDS)[:2]
+    text = REFUSAL
+    citations: list[Citation] = []
+    if sentences:
+        said, citations = compose(sentences, docs)
+        text = f"{REFUSAL}\n\nWhat the guidance says: {said}"
+    return Answer(text=text, citations=citations, grounded=True, refused=True)
