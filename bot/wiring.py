@@ -24,7 +24,8 @@ from bot.config import Settings
 from bot.documents import Answer, IndexReport, Progress
 from bot.errors import ConfigError
 from bot.ingest.indexer import IndexJob, run_index
-from bot.models.embeddings import EmbeddingCache, embeddings_for, model_identity
+from bot.models.cache import EmbeddingCache
+from bot.models.embeddings import embeddings_for, model_identity
 from bot.policy.colloquial import expand
 from bot.policy.safety import is_harmful, is_personal_case
 from bot.policy.scope import ScopeJudge
@@ -449,7 +450,7 @@ def build_bot(settings: Settings, embeddings=None) -> Bot:
         embeddings = embeddings_for(settings)
     chat_model = None
     if settings.llm in ("ollama", "openai"):
-        from bot.answer.llm import make_chat_model
+        from bot.models.chat import make_chat_model
 
         chat_model = make_chat_model(settings)
     return Bot(settings, embeddings, store, chat_model)

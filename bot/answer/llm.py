@@ -1,11 +1,11 @@
-"""Optional LLM backends (Ollama, any OpenAI-compatible server) behind LangChain chat models.
+"""Answering with an optional LLM backend (a LangChain chat model from
+:func:`bot.models.chat.make_chat_model`), checked against the sources.
 
-``make_chat_model`` imports the provider package only when it is chosen, and says which extra to
-install when it is missing. :class:`LLMAnswerer` asks the model to answer from numbered sources,
-then checks what comes back: a sentence keeps its [n] markers only where n is a source that was
-shown; a sentence with no valid marker is kept only if a retrieved passage supports it (and is then
-cited), otherwise it is dropped and the answer says so; each citation quotes, verbatim, the passage
-sentence closest to what the model said. Follow-up questions can be rewritten into standalone ones.
+:class:`LLMAnswerer` asks the model to answer from numbered sources, then checks what comes back:
+a sentence keeps its [n] markers only where n is a source that was shown; a sentence with no valid
+marker is kept only if a retrieved passage supports it (and is then cited), otherwise it is
+dropped and the answer says so; each citation quotes, verbatim, the passage sentence closest to
+what the model said. Follow-up questions can be rewritten into standalone ones.
 If the server cannot be reached the caller falls back to the extractive answer with a notice.
 """
 
@@ -16,45 +16,17 @@ import re
 from collections.abc import Iterator, Sequence
 
 from langchain_core.documents import Document
-from pydantic import SecretStr
 
 from bot.answer.citing import _stems, citation_for
 from bot.answer.extractive import ExtractiveAnswerer
 from bot.answer.prompts import CONDENSE_PROMPT, NOT_COVERED_MARK, SYSTEM_PROMPT, USER_PROMPT, format_context
 from bot.answer.replies import decline, with_dates
-from bot.config import Settings
 from bot.documents import Answer, Citation
-from bot.errors import ConfigError
 from bot.ingest.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 
 SUPPORT_OVERLAP = 0.6  # share of an uncited sentence's words that one passage sentence must hold
-
-
-def make_chat_model(settings: Settings):
-    """A LangChain ``BaseChatModel`` for BOT_LLM=ollama or openai."""
-    if settings.llm == "ollama":
-        try:
-            from langchain_ollama import ChatOllama
-        except ImportError as exc:
-            raise ConfigError("BOT_LLM=ollama needs the ollama extra: "
-                              "pip install -e '.[ollama]'.") from exc
-        return ChatOllama(model=settings.llm_model or "llama3.1",
-                          base_url=settings.llm_base_url or "http://127.0.0.1:11434",
-                          temperature=0, client_kwargs={"timeout": settings.llm_timeout})
-    if settings.llm == "openai":
-        try:
-            from langchain_openai import ChatOpenAI
-        except ImportError as exc:
-            raise ConfigError("BOT_LLM=openai needs the openai extra: "
-                              "pip install -e '.[openai]'.") from exc
-        if not settings.llm_model:
-            raise ConfigError("BOT_LLM=openai needs BOT_LLM_MODEL (the model name on the server).")
-        return ChatOpenAI(model=settings.llm_model, base_url=settings.llm_base_url,
-                          api_key=SecretStr(settings.llm_api_key or "not-needed"), temperature=0,
-                          timeout=settings.llm_timeout, max_retries=0)
-    raise ConfigError(f"BOT_LLM={settings.llm} is not an LLM backend.")
 
 
 _MARKER = re.compile(r"\[(\d+)\]")

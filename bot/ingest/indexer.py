@@ -26,7 +26,8 @@ from bot.errors import BotError, DocumentError
 from bot.ingest.chunking import chunk_file
 from bot.ingest.loaders import is_supported, load_file, path_inside
 from bot.ingest.sentences import sentence_texts
-from bot.models.embeddings import EmbeddingCache, model_identity
+from bot.models.cache import EmbeddingCache
+from bot.models.embeddings import model_identity
 from bot.store import Version, VersionStore, new_version_id
 
 log = logging.getLogger(__name__)

