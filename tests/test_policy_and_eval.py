@@ -119,8 +119,8 @@ def test_answers_that_share_too_few_of_the_question_words_are_declined(indexed_b
 
 
 def test_safeguarding_lead_comes_first_and_is_cited():
+    from bot.answer.pipeline import with_lead
     from bot.documents import Answer, Citation
-    from bot.wiring import with_lead
 
     rule = Document(page_content="Listen calmly. If there is an immediate risk, tell the nearest "
                     "member of staff straight away.", metadata={"source": "guidance/s.md",

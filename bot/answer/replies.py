@@ -38,6 +38,8 @@ REFUSAL = (
 EMPTY = ("Please type a question about working in prisons, young offender institutions, secure "
          "children's homes, probation or community settings.")
 TRUNCATED = "Your question was very long, so only its first {n} characters were used."
+LLM_DOWN = ("The language model could not be reached, so this answer was put together "
+            "directly from the guidance.")
 
 
 def _long_date(iso: str) -> str:

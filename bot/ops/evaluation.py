@@ -142,7 +142,7 @@ def _history(item: dict[str, Any]) -> list[dict[str, str]]:
 
 def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None = None,
                        part: str = "all") -> dict[str, Any]:
-    from bot.wiring import find_passages, standalone_question
+    from bot.answer.pipeline import find_passages, standalone_question
 
     items = load_questions(path, part)
     items = items[:limit] if limit else items
@@ -176,7 +176,7 @@ def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None 
 
 def _follow_up_metrics(bot, index, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Recall@5 of follow-up questions searched as typed, and as rewritten from the history."""
-    from bot.wiring import find_passages, standalone_question
+    from bot.answer.pipeline import find_passages, standalone_question
 
     follow_ups = [i for i in items if i.get("history")]
     retriever = bot.retriever(index)
