@@ -6,7 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.ingest.loaders import load_file, split_front_matter
+from bot.ingest.loaders import load_file
+from bot.ingest.text import split_front_matter
 
 DOCS = Path(__file__).resolve().parent.parent / "guidance_docs"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ingest.loaders import split_front_matter
+from bot.ingest.text import split_front_matter
 
 ROOT = Path(__file__).resolve().parent.parent
 EVIDENCE = ROOT / "guidance_docs" / "evidence"

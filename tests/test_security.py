@@ -315,7 +315,7 @@ def test_hostile_documents_become_file_problems(tmp_path):
 
     from bot.config import Settings
     from bot.ingest.indexer import drive
-    from bot.ingest.loaders import MAX_PDF_PAGES, MAX_TEXT_CHARS
+    from bot.ingest.limits import MAX_PDF_PAGES, MAX_TEXT_CHARS
     from bot.wiring import build_bot
     from tests.helpers import make_docx
 

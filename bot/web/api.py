@@ -148,7 +148,7 @@ def _pdf_page(path: Path, mtime_ns: int, page: int) -> bytes:
 
     from pypdf import PdfReader, PdfWriter
 
-    from bot.ingest.loaders import MAX_PDF_PAGES
+    from bot.ingest.limits import MAX_PDF_PAGES
 
     reader = PdfReader(path)
     if reader.is_encrypted:

@@ -237,7 +237,7 @@ def _inner(text: str, a: int, b: int) -> tuple[int, int]:
 
 def summary_markdown(docs_dir: Path, source: str) -> str:
     """An evidence summary's body as safe Markdown (HTML escaped), without its front matter."""
-    from bot.ingest.loaders import decode_text, split_front_matter
+    from bot.ingest.text import decode_text, split_front_matter
 
     try:
         path = path_inside(docs_dir, source)
