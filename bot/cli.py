@@ -223,7 +223,8 @@ def _bot_with_backend(**overrides: Any):
 def bench(obj: Context, as_json, out, no_report, synthetic, n_questions, clients, requests,
           rounds, skip, scaleout) -> None:
     """Measure indexing, encoder speed, latency, load and start-up; write docs/benchmarks.md."""
-    from bot.ops.bench import PARTS, BenchOptions, run_bench, table_rows, write_report
+    from bot.ops.bench import PARTS, BenchOptions, run_bench
+    from bot.ops.bench_report import table_rows, write_report
 
     bot = _bot_with_backend()
     if scaleout:

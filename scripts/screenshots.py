@@ -19,7 +19,7 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 from bot.models.embeddings import lend_models
-from bot.ops.bench import child_env, free_port
+from bot.ops.harness import child_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"

@@ -109,7 +109,8 @@ def test_onnx_backend_is_named_apart_from_pytorch(tmp_path):
 FAKE_BENCH = """
 import json, sys
 import bot.ops.bench
-from bot.ops.bench import BenchOptions, markdown, run_bench
+from bot.ops.bench import BenchOptions, run_bench
+from bot.ops.bench_report import markdown
 from bot.config import Settings
 from bot.models.embeddings import embeddings_for
 

@@ -9,9 +9,10 @@ PyTorch against ONNX Runtime (fp32 and int8), with the mean cosine of their vect
 synthetic index of many more passages; (4) throughput and latency of concurrent clients against
 the HTTP API of a real ``python -m bot serve``; (5) the server's start-up time to its first answer
 and its peak memory. Everything runs in a temporary folder: the live index is never touched (only
-the exported ONNX models are kept, in ``<index>/models``). :func:`write_report` puts the figures
-into docs/benchmarks.md, between markers, with a plot. Benchmarks are not tests: nothing here
-asserts a time.
+the exported ONNX models are kept, in ``<index>/models``).
+:func:`bot.ops.bench_report.write_report` puts the figures into docs/benchmarks.md, between
+markers, with a plot; :mod:`bot.ops.harness` starts and stops the server. Benchmarks are not
+tests: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from __future__ import annotations
 import concurrent.futures as futures
 import logging
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.models.embeddings import backend_name, explicit_backend, lend_models, models_dir
+from bot.models.embeddings import backend_name, models_dir
+from bot.ops.harness import peak_rss_mib, start_server, stop_server
 
 log = logging.getLogger(__name__)
 
@@ -291,74 +291,6 @@ def synthetic_index(source_bot, work: Path, total: int, embeddings) -> tuple[Pat
 # -- (4, 5) the web server -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def peak_rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError):
-        pass
-    return 0.0
-
-
-def child_env(**bot_vars: str | None) -> dict[str, str]:
-    """The environment for a ``python -m bot`` child process: this one's, without its own
-    ``BOT_*`` settings, offline, plus ``bot_vars`` (those given as None are left unset)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update({"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-                "ANONYMIZED_TELEMETRY": "False"})
-    env.update({k: v for k, v in bot_vars.items() if v is not None})
-    return env
-
-
-def start_server(settings, index_dir: Path, question: str, timeout: float = 300.0):
-    """Launch ``python -m bot serve`` and wait for its first answer; returns (process, url,
-    seconds from launch to the first answer)."""
-    import httpx
-
-    port = free_port()
-    # The exported ONNX encoder is made once per installation (on the first index), not at each
-    # start: lend the server the one already built rather than time a second export.
-    lend_models(settings.index_dir, index_dir)
-    env = child_env(BOT_INDEX_DIR=str(index_dir), BOT_DOCS_DIR=str(settings.docs_dir),
-                    BOT_EMBED_MODEL=settings.embed_model, BOT_HOST="127.0.0.1",
-                    BOT_PORT=str(port), BOT_EMBED_BACKEND=explicit_backend(settings))
-    url = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    while time.perf_counter() - started < timeout:
-        if proc.poll() is not None:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise RuntimeError(f"the server stopped: {err[-500:]}")
-        try:
-            reply = httpx.post(f"{url}/api/ask", json={"question": question}, timeout=30)
-            if reply.status_code == 200:
-                return proc, url, time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    stop_server(proc)
-    raise RuntimeError("the server did not answer in time")
-
-
-def stop_server(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stderr:
-        proc.stderr.close()
-
-
 def bench_load(url: str, questions: list[str], clients: int, requests: int) -> dict[str, Any]:
     import httpx
 
@@ -433,119 +365,3 @@ def run_bench(settings, embeddings, options: BenchOptions,
     result["load_after"] = load_average()
     result["machine"].update(torch_details())  # PyTorch as the measurements used it, if they did
     return result
-
-
-# -- the report ----------------------------------------------------------------------------------
-
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-
-
-def _row(rows: list, name: str, value: Any, target: str = "", met: bool | None = None) -> None:
-    mark = "" if met is None else (" (met)" if met else " (missed)")
-    rows.append((name, str(value), f"{target}{mark}" if target else ""))
-
-
-def table_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
-    rows: list[tuple[str, str, str]] = []
-    ix = r["indexing"]
-    raw = ix.get("raw_encoder", "SentenceTransformer.encode")
-    _row(rows, f"Indexing, raw {raw} ({ix['chunks']} passages)",
-         f"{ix['raw_chunks_per_s']} passages/s")
-    _row(rows, "Indexing, whole pipeline (load, chunk, embed, store; no cache)",
-         f"{ix['pipeline_chunks_per_s']} passages/s = {ix['ratio']:.2f}x raw "
-         f"({ix['cpu_ratio']:.2f}x by CPU time)", ">= 0.9x raw", ix["ratio"] >= 0.9)
-    enc = r.get("encoders", {})
-    for name in ("torch", "onnx-fp32", "onnx-int8"):
-        if name in enc:
-            e = enc[name]
-            _row(rows, f"Encoder {name}", f"{e['chunks_per_s']} passages/s = {e['speedup']:.2f}x "
-                 f"torch, mean cosine to torch {e['mean_cosine']:.4f}")
-    for size, label, target in (("corpus", "corpus size", 50), ("synthetic", "synthetic", 150)):
-        lat = r.get("latency", {}).get(size)
-        if lat:
-            ret, ans = lat["retrieval"], lat["answer"]
-            _row(rows, f"Retrieval latency, {label} ({lat['chunks']:,} passages)",
-                 f"p50 {ret['p50_ms']} ms, p95 {ret['p95_ms']} ms", f"p95 <= {target} ms",
-                 ret["p95_ms"] <= target)
-            _row(rows, f"Whole extractive answer, {label} ({lat['chunks']:,} passages)",
-                 f"p50 {ans['p50_ms']} ms, p95 {ans['p95_ms']} ms")
-    if "load" in r:
-        ld = r["load"]
-        _row(rows, f"HTTP POST /api/ask, {ld['clients']} concurrent clients, {ld['requests']} requests",
-             f"{ld['throughput_rps']} answers/s, p50 {ld['p50_ms']} ms, p95 {ld['p95_ms']} ms, "
-             f"{ld['errors']} errors", "0 errors", ld["errors"] == 0)
-    if "startup" in r:
-        st = r["startup"]
-        _row(rows, "Server start-up: launch to first answer", f"{st['first_answer_s']} s")
-        _row(rows, "Server peak memory (RSS, after the load test)", f"{st['peak_rss_mib']} MiB")
-    return rows
-
-
-def markdown(r: dict[str, Any], command: str, plot_name: str | None) -> str:
-    m = r["machine"]
-    threads = m["torch_threads"]
-    threads = f"{threads} threads" if isinstance(threads, int) else "not used by this run"
-    lines = [START, "", f"Measured {r['started']} with `{command}` on {m['cpus']} CPU cores "
-             f"({m['cpu']}), {m['memory_gib']} GiB memory, GPU: {m['gpu']}; Python {m['python']}, "
-             f"PyTorch {m['torch']} ({threads}); model `{r['model']}`, backend "
-             f"`{r['backend']}`. Load average (1, 5, 15 min) before: {r['load_before']}, after: "
-             f"{r['load_after']} (other work shares these cores, so treat small differences as "
-             "noise).", "", "| Measure | Result | Target |", "| --- | --- | --- |"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in table_rows(r)]
-    if plot_name:
-        lines += ["", f"![Throughput and latency]({plot_name})"]
-    lines += ["", END]
-    return "\n".join(lines)
-
-
-def plot(r: dict[str, Any], path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("bench_no_plot reason=matplotlib is not installed (pip install matplotlib)")
-        return False
-    speed = {f"raw encode\n({r.get('backend', 'torch')})": r["indexing"]["raw_chunks_per_s"],
-             "pipeline": r["indexing"]["pipeline_chunks_per_s"]}
-    for name in ("torch", "onnx-fp32", "onnx-int8"):
-        if name in r.get("encoders", {}):
-            speed[name] = r["encoders"][name]["chunks_per_s"]
-    latency = {}
-    for size, label in (("corpus", "corpus"), ("synthetic", "synthetic")):
-        lat = r.get("latency", {}).get(size)
-        if lat:
-            latency[f"retrieve\n{label}"] = lat["retrieval"]
-            latency[f"answer\n{label}"] = lat["answer"]
-    if "load" in r:
-        latency[f"HTTP x{r['load']['clients']}"] = r["load"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    left.bar(list(speed), list(speed.values()), color="#4c72b0")
-    left.set_ylabel("passages per second")
-    left.set_title("Embedding throughput")
-    x = np.arange(len(latency))
-    right.bar(x - 0.2, [v["p50_ms"] for v in latency.values()], 0.4, label="p50")
-    right.bar(x + 0.2, [v["p95_ms"] for v in latency.values()], 0.4, label="p95")
-    right.set_xticks(x, list(latency), fontsize=8)
-    right.set_yscale("log")
-    right.set_ylabel("milliseconds (log scale)")
-    right.set_title("Question latency")
-    right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-def write_report(r: dict[str, Any], md_path: Path, command: str) -> None:
-    """Replace the measured section of ``md_path`` (between the bench markers), keeping the rest."""
-    png = md_path.with_name("benchmarks.png")
-    section = markdown(r, command, png.name if plot(r, png) else None)
-    old = md_path.read_text(encoding="utf-8") if md_path.exists() else "# Benchmarks\n\n"
-    if START in old and END in old:
-        new = old[:old.index(START)] + section + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text(new, encoding="utf-8")

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.models.embeddings import lend_models
-from bot.ops.bench import child_env, free_port, peak_rss_mib, percentiles
+from bot.ops.bench import percentiles
+from bot.ops.harness import child_env, free_port, peak_rss_mib
 
 log = logging.getLogger(__name__)
 
