@@ -28,10 +28,12 @@ run: $(STAMP)
 	$(BIN)/python -m bot index || test $$? -eq 1
 	$(BIN)/python -m bot serve
 
-# Lint and types: ruff, then mypy on bot/ (configured in pyproject.toml).
+# Lint, types and layers: ruff, mypy on bot/, then import-linter's contracts (the dependency
+# direction between bot/'s sub-packages, no import cycles); all configured in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests app.py scripts
 	$(BIN)/mypy bot
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -q
