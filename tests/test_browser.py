@@ -233,7 +233,7 @@ def test_related_questions_and_the_whole_section(page):
 
 
 def test_feedback_is_a_small_pair_and_reaches_the_staff_report(page):
-    ask(page, "Can I bring a camera or sound recorder?", PHONES)
+    ask(page, PHONE_Q, PHONES)
     feedback = page.locator("#conversation .feedback").last
     assert feedback.get_by_role("button").count() == 2
     assert "out of date" not in feedback.inner_text()  # the reason only after "No"

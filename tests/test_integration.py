@@ -47,6 +47,13 @@ def test_unrelated_question_is_declined(corpus_bot):
     assert "closest" not in answer.text and answer.citations == []
 
 
+def test_an_evidence_filter_answers_from_evidence_only(corpus_bot):
+    answer = corpus_bot.ask("Do drama projects in prison change how people behave?",
+                            filters={"doc_type": "evidence"})
+    assert answer.grounded and answer.citations
+    assert {c.doc_type for c in answer.citations} == {"evidence"}
+
+
 def test_pdf_answers_cite_pages(corpus_bot):
     answer = corpus_bot.ask("What happens during a lockdown if my session is cancelled?")
     assert answer.grounded
