@@ -210,3 +210,21 @@ def test_a_sentence_that_introduces_a_list_brings_the_list_once_punctuated():
     assert joined == ("The five-year report found: gains in literacy; a first qualification for "
                       "most; offending fell while people took part"), joined
     assert ";;" not in joined and "A later paragraph" not in joined
+
+
+def test_a_sections_yes_or_no_is_said_only_to_the_question_its_heading_asks():
+    """An answer-first section's verdict answers its own heading; said to another question it
+    would read as that question's answer."""
+    from langchain_core.documents import Document
+
+    from bot.answer.extractive import _verdict_fits
+    from bot.ingest.sentences import split_sentences
+
+    doc = Document(page_content="No: a freelance artist cannot apply for vetting alone. More.",
+                   metadata={"section": "Can a freelance artist apply for vetting alone?"})
+    first = split_sentences(doc.page_content)[0]
+    same = _verdict_fits("can a freelance artist apply for vetting on their own?", first, [doc])
+    other = _verdict_fits("Can the prison ban me from coming back?", first, [doc])
+    assert same.clean.startswith("No: a freelance artist")
+    assert other.clean == "A freelance artist cannot apply for vetting alone."
+    assert other.text == first.text  # the citation still quotes the document as it is

@@ -139,7 +139,8 @@ class ExtractiveAnswerer:
             scores.append(score)
         if prefer is not None:  # a refusal quotes the rules, wherever they are
             return self._greedy(candidates, scores, docs)
-        return self._section_first(candidates, scores, docs, wants_findings)
+        return [_verdict_fits(question, s, docs)
+                for s in self._section_first(candidates, scores, docs, wants_findings)]
 
     def _greedy(self, candidates: list[Sentence], scores: list[float],
                 docs: Sequence[Document]) -> list[Sentence]:
@@ -238,6 +239,27 @@ def answers_question(question: str, sentences: Sequence[Sentence],
         meta = docs[s.passage].metadata
         said |= _stems(s.clean) | _stems(str(meta.get("section_path") or meta.get("section") or ""))
     return len(asked & said) / len(asked) >= MIN_QUESTION_COVERAGE
+
+
+# A section written answer-first opens with a verdict on its own heading ("No: a freelance artist
+# cannot apply for vetting"). Said to a question that asks something else ("can a prison ban me
+# from coming back?"), the verdict reads as the answer to it and misleads; it is kept only when
+# the question holds most of the heading's words, and the rest of the sentence is said as it is.
+_VERDICT = re.compile(r"^(yes|no|probably not|usually|not always|sometimes)\s*[:,]\s+(?=\S)",
+                      re.I)
+VERDICT_HEADING_MATCH = 0.6
+
+
+def _verdict_fits(question: str, sentence: Sentence, docs: Sequence[Document]) -> Sentence:
+    verdict = _VERDICT.match(sentence.clean)
+    if verdict is None:
+        return sentence
+    heading = _stems(str(docs[sentence.passage].metadata.get("section") or ""))
+    if heading and len(_stems(question) & heading) / len(heading) >= VERDICT_HEADING_MATCH:
+        return sentence
+    rest = sentence.clean[verdict.end():]
+    return Sentence(sentence.passage, sentence.start, sentence.end, sentence.text,
+                    rest[:1].upper() + rest[1:])
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
