@@ -50,7 +50,7 @@ def create_app(bot):
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response
 
-    from bot.errors import BotError, ConfigError, NoIndexError
+    from bot.errors import BotError, ConfigError
 
     app = FastAPI(title="Arts in criminal justice guidance bot", version="1",
                   description="Ask the guidance library; every answer carries its sources.")
@@ -76,25 +76,22 @@ def create_app(bot):
             message = f"Invalid request: {where or 'body'}: {reason}."
         return JSONResponse({"error": message}, status_code=422)
 
+    @app.exception_handler(BotError)
+    async def bot_error(request: Request, exc: BotError):
+        """The one place the error tree meets HTTP: a settings problem is the caller's (400);
+        no index yet, a busy or unreachable store, any other failure the service's (503)."""
+        return JSONResponse({"error": exc.message},
+                            status_code=400 if isinstance(exc, ConfigError) else 503)
+
     @app.post("/api/ask")
     def api_ask(body: AskRequest) -> dict[str, Any]:
-        try:
-            answer = bot.ask(body.question, history=[t.model_dump() for t in body.history],
-                             filters=body.filters)
-        except ConfigError as exc:
-            return JSONResponse({"error": exc.message}, status_code=400)
-        except NoIndexError as exc:
-            return JSONResponse({"error": exc.message}, status_code=503)
-        except BotError as exc:
-            return JSONResponse({"error": exc.message}, status_code=503)
+        answer = bot.ask(body.question, history=[t.model_dump() for t in body.history],
+                         filters=body.filters)
         return answer.to_dict(body.question)
 
     @app.get("/api/status")
     def api_status() -> dict[str, Any]:
-        try:
-            status = bot.status().to_dict()
-        except BotError as exc:
-            return JSONResponse({"error": exc.message}, status_code=503)
+        status = bot.status().to_dict()
         return {k: v for k, v in status.items() if k not in PRIVATE_STATUS}
 
     @app.get("/api/documents/{source:path}", response_class=Response,
