@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         "PyTorch. Left unset, a model ONNX cannot reproduce (not BERT with mean pooling, or not "
         "a local folder) runs on PyTorch",
     )
-    llm: Literal["extractive", "ollama", "openai", "fake"] = Field("extractive")
+    llm: Literal["extractive", "ollama", "openai"] = Field("extractive")
     llm_model: str | None = None
     llm_base_url: str | None = None
     llm_api_key: str | None = None
