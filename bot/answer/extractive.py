@@ -21,6 +21,7 @@ from langchain_core.documents import Document
 from bot.answer.citing import INJECTION, _stems, compose
 from bot.answer.replies import decline, with_dates
 from bot.documents import Answer
+from bot.ingest.indexer import cached_vectors
 from bot.ingest.sentences import LIST_MARK, Sentence, clean_markdown, split_sentences
 
 MAX_SENTENCES = 5
@@ -86,19 +87,7 @@ class ExtractiveAnswerer:
     def sentence_vectors(self, texts: list[str]) -> np.ndarray:
         """The sentences' vectors: looked up in the cache (the indexer stores every passage's
         sentences there), embedding only those it lacks, which are then stored too."""
-        if self.cache is None:
-            return np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
-        keys = [self.cache.key(t) for t in texts]
-        found = self.cache.get_many(keys)
-        missing = list(dict.fromkeys(k for k in keys if k not in found))
-        if missing:
-            text_of = dict(zip(keys, texts))
-            fresh = dict(zip(missing, np.asarray(
-                self.embeddings.embed_documents([text_of[k] for k in missing]),
-                dtype=np.float32)))
-            self.cache.put_many(fresh)
-            found.update(fresh)
-        return np.stack([found[k] for k in keys]).astype(np.float32)
+        return cached_vectors(self.embeddings, self.cache, texts)
 
     def select(self, question: str, docs: Sequence[Document], q_vec: Sequence[float] | None,
                prefer: re.Pattern | None = None) -> list[Sentence]:

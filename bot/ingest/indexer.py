@@ -277,6 +277,17 @@ def embed_with_cache(embeddings: Any, cache: EmbeddingCache, texts: list[str],
     return np.stack([found[k] for k in keys]), len(missing)
 
 
+def cached_vectors(embeddings: Any, cache: EmbeddingCache | None, texts: list[str]
+                   ) -> np.ndarray:
+    """Vectors for ``texts`` outside an index run (the answerer's sentences, the policy checks'
+    exemplars): looked up in ``cache``, embedding and storing only what it lacks; without a cache,
+    embedded."""
+    if cache is None:
+        return np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+    vectors, _ = drive(embed_with_cache(embeddings, cache, texts))
+    return np.asarray(vectors, dtype=np.float32)
+
+
 def _build(job: IndexJob, live: Version | None, plan: _Plan, model: str,
            chunking: dict[str, int], report: IndexReport) -> Generator[Progress, None, Version]:
     store = job.store

@@ -150,12 +150,9 @@ class ExemplarCheck:
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
         """The exemplars' vectors, through the indexer's embedding cache when there is one."""
-        if self.cache is None:
-            return np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
-        from bot.ingest.indexer import drive, embed_with_cache
+        from bot.ingest.indexer import cached_vectors
 
-        vectors, _ = drive(embed_with_cache(self.embeddings, self.cache, texts))
-        return np.asarray(vectors, dtype=np.float32)
+        return cached_vectors(self.embeddings, self.cache, texts)
 
     def _dense(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
         x = np.asarray(vectors, dtype=np.float64).reshape(len(texts), -1)
