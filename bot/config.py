@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     rrf_k: int = Field(10, ge=1, description="reciprocal-rank fusion constant")
     dense_weight: float = Field(1.0, ge=0.0)
     bm25_weight: float = Field(1.1, ge=0.0)
+    # A third ranking in the fusion: the question against each passage's section heading (the
+    # guidance is written under question-like headings); 0 turns it off. docs/quality.md,
+    # session 5, has the figures.
+    heading_weight: float = Field(0.5, ge=0.0, description="weight of the heading ranking")
 
     # Answering.
     min_relevance: float = Field(

@@ -58,6 +58,12 @@ class Chunk:
         return f"{self.context_header}\n{self.text}"
 
 
+def heading_text(metadata: dict[str, Any]) -> str:
+    """The heading a passage sits under (its section, or the document's title): the search
+    ranks these too, and the indexer embeds them (bot.search.retrieval, bot.ingest.indexer)."""
+    return str(metadata.get("section") or metadata.get("title") or "")
+
+
 def chunk_id(source: str, page: int | None, position: int, text: str) -> str:
     """Stable id: the same text at the same place always gets the same id."""
     key = f"{source}\x00{page or 0}\x00{position}\x00{text}"

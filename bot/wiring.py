@@ -23,7 +23,7 @@ from bot.answer.pipeline import QuestionPipeline
 from bot.config import Settings
 from bot.documents import Answer, IndexReport, Progress
 from bot.errors import ConfigError
-from bot.ingest.indexer import IndexJob, run_index
+from bot.ingest.indexer import IndexJob, cached_vectors, run_index
 from bot.models.cache import EmbeddingCache
 from bot.models.embeddings import embeddings_for, model_identity
 from bot.policy.scope import ScopeJudge
@@ -93,7 +93,8 @@ class Bot:
                         "index with it, or set BOT_EMBED_MODEL and BOT_EMBED_BACKEND back.")
                 if self._index is None or self._index.version_id != version.id:
                     started = time.perf_counter()
-                    self._index = SearchIndex(version.id, self.store.collection(version.id))
+                    self._index = SearchIndex(version.id, self.store.collection(version.id),
+                                              embed_headings=self._embed_headings)
                     log.info("index_loaded version=%s chunks=%s seconds=%.2f", version.id,
                              len(self._index), time.perf_counter() - started)
                     if self.extractive.cache is None:
@@ -106,7 +107,13 @@ class Bot:
         return HybridRetriever(
             index=index or self.search_index(), embeddings=self.embeddings, k=s.top_k,
             candidates=s.candidates, max_per_doc=s.max_per_doc, rrf_k=s.rrf_k,
-            dense_weight=s.dense_weight, bm25_weight=s.bm25_weight, mode=mode)
+            dense_weight=s.dense_weight, bm25_weight=s.bm25_weight,
+            heading_weight=s.heading_weight, mode=mode)
+
+    def _embed_headings(self, texts: list[str]):
+        """Section headings' vectors for the heading ranking, from the embedding cache (the
+        indexer stores them there) or embedded once when the version is loaded."""
+        return cached_vectors(self.embeddings, self._sentence_cache(), texts)
 
     # -- asking ----------------------------------------------------------------------------------
 

@@ -55,8 +55,10 @@ def test_compose_numbers_sources_in_order_of_first_use():
     first, second = split_sentences(docs[0].page_content, 0)
     (vetting,) = split_sentences(docs[1].page_content, 1)
     text, citations = compose([vetting, first, second], docs)
-    # the passage used first is [1]; two close sentences of one passage share one citation
-    assert text == "Vetting takes six weeks [1]. Phones stay in the locker [2]. Keys go on a chain [2]."
+    # the passage used first is [1]; two close sentences of one passage share one citation;
+    # each passage's sentences make one paragraph
+    assert text == ("Vetting takes six weeks [1].\n\n"
+                    "Phones stay in the locker [2]. Keys go on a chain [2].")
     assert [(c.n, c.source) for c in citations] == [(1, "guidance/b.md"), (2, "guidance/a.md")]
     assert citations[1].quote == "Phones stay in the locker. Keys go on a chain."
 

@@ -75,7 +75,11 @@ def compose(sentences: Sequence[Sentence], docs: Sequence[Document]) -> tuple[st
     for i, s in enumerate(sentences):
         first_use.setdefault(s.passage, i)
     ordered = sorted(sentences, key=lambda s: (first_use[s.passage], s.start))
-    for s in ordered:
+    paragraphs: list[list[str]] = []
+    for i, s in enumerate(ordered):
+        if i == 0 or s.passage != ordered[i - 1].passage:
+            parts = []  # each passage's sentences make one paragraph
+            paragraphs.append(parts)
         a, b = spans[(s.passage, s.start)]
         key = (s.passage, a, b)
         if key not in numbers:
@@ -87,4 +91,4 @@ def compose(sentences: Sequence[Sentence], docs: Sequence[Document]) -> tuple[st
         end = sentence[-1] if sentence[-1] in ".!?:;" else "."
         body = sentence[:-1].rstrip() if sentence[-1] in ".!?:;" else sentence
         parts.append(f"{body} [{numbers[key]}]{end}")  # "It is banned [1]." reads naturally
-    return " ".join(parts), citations
+    return "\n\n".join(" ".join(p) for p in paragraphs), citations

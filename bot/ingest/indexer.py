@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from bot.documents import Chunk, FileProblem, IndexReport, Progress, sha256_bytes
+from bot.documents import Chunk, FileProblem, IndexReport, Progress, heading_text, sha256_bytes
 from bot.errors import BotError, DocumentError
 from bot.ingest.chunking import chunk_file
 from bot.ingest.loaders import is_supported, load_file, path_inside
@@ -296,6 +296,7 @@ def _build(job: IndexJob, live: Version | None, plan: _Plan, model: str,
     total = len(plan.reused) + len(plan.fresh)
     stored = 0
     reused_texts: list[str] = []
+    reused_headings: list[str] = []
     if plan.reused and live is not None:
         old = store.collection(live.id)
         for batch in _batches(plan.reused, STORE_BATCH):
@@ -306,6 +307,7 @@ def _build(job: IndexJob, live: Version | None, plan: _Plan, model: str,
             collection.add(ids=got["ids"], embeddings=got["embeddings"],
                            documents=got["documents"], metadatas=got["metadatas"])
             reused_texts.extend(got["documents"])
+            reused_headings.extend(heading_text(m or {}) for m in got["metadatas"])
             stored += len(batch)
             yield Progress("store", stored, total)
     vectors, embedded = yield from embed_with_cache(
@@ -320,10 +322,13 @@ def _build(job: IndexJob, live: Version | None, plan: _Plan, model: str,
         yield Progress("store", stored, total)
     # Every passage's sentences, embedded once here, so that answering a question looks their
     # vectors up in the cache instead of embedding them (bot.answer.extractive.ExtractiveAnswerer).
+    # The section headings too, for the search's heading ranking (bot.search.retrieval).
     texts = [c.text for c in plan.fresh] + list(reused_texts)
+    headings = [heading_text(chunk_metadata(c)) for c in plan.fresh] + reused_headings
     yield from embed_with_cache(job.embeddings, job.cache,
-                                list(dict.fromkeys(t for text in texts
-                                                   for t in sentence_texts(text))), "sentences")
+                                list(dict.fromkeys([t for text in texts
+                                                    for t in sentence_texts(text)]
+                                                   + [h for h in headings if h])), "sentences")
     yield Progress("check", 0, 1)
     dimension = int(vectors.shape[1]) if len(plan.fresh) else (live.dimension if live else 0)
     _check(collection, total, dimension)

@@ -24,12 +24,14 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from bot.documents import DOC_TYPES, SETTINGS_VOCAB
+from bot.documents import DOC_TYPES, SETTINGS_VOCAB, heading_text
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 MODES = ("dense", "bm25", "hybrid")
+# A document's list of sources: never an answer (the answerer skips its sentences too).
+READING_LIST = re.compile(r"\s*(sources?\b|references\b|further reading\b)", re.I)
 # The section of an evidence summary that says what a study found.
 FINDINGS_SECTION = re.compile(r"\b(what (it|they|the \w+) found|findings?|results?|outcomes?|"
                               r"conclusions?)\b", re.I)
@@ -89,8 +91,11 @@ class SearchIndex:
     """One index version, ready to search: its Chroma collection and a BM25 model of its passages."""
 
     def __init__(self, version_id: str, collection: Any, bm25_k1: float = 1.2,
-                 bm25_b: float = 0.75) -> None:
+                 bm25_b: float = 0.75, embed_headings: Any = None) -> None:
         bm25s = _bm25s()
+        # texts -> vectors for the heading channel (the wiring passes one that reads the
+        # embedding cache, where the indexer stored every heading's vector)
+        self.embed_headings = embed_headings
         self.version_id = version_id
         self.collection = collection
         got = get_all(collection, ["documents", "metadatas"])
@@ -121,6 +126,15 @@ class SearchIndex:
         for row, meta in enumerate(self.metadatas):
             by_source.setdefault(meta.get("source", ""), []).append(row)
         return by_source
+
+    @cached_property
+    def _reading_lists(self) -> set[int]:
+        return {row for row, meta in enumerate(self.metadatas)
+                if READING_LIST.match(str(meta.get("section") or ""))}
+
+    def is_reading_list(self, row: int) -> bool:
+        """Whether a passage is a document's "Sources and further reading" list."""
+        return row in self._reading_lists
 
     def rows_of(self, source: str) -> list[int]:
         """The rows of one document's passages, in index order (grouped on first use)."""
@@ -155,15 +169,29 @@ class SearchIndex:
                 matrix[self.position[cid]] = np.asarray(emb, dtype=np.float32)
         return matrix
 
-    def dense(self, vector: Sequence[float], n: int, filters: dict[str, Any] | None
-              ) -> list[tuple[int, float]]:
+    @cached_property
+    def heading_vectors(self) -> np.ndarray | None:
+        """Each passage's section heading as a vector, row for row with ``ids``: guidance is
+        written under question-like headings, so a question that matches a heading has found
+        the section that answers it. None when no embedder was given."""
+        if self.embed_headings is None or not self.ids:
+            return None
+        headings = [heading_text(m) for m in self.metadatas]
+        unique = list(dict.fromkeys(headings))
+        vectors = np.asarray(self.embed_headings(unique), dtype=np.float32)
+        row_of = {h: i for i, h in enumerate(unique)}
+        return vectors[[row_of[h] for h in headings]]
+
+    def dense(self, vector: Sequence[float], n: int, filters: dict[str, Any] | None,
+              matrix: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The ``n`` nearest passages by cosine similarity, found exhaustively. Chroma's HNSW
         index is approximate: with 1,271 passages it missed the 24th nearest passage of a
         question outright, so a question could rank differently from process to process; one
         matrix product over the stored vectors is exact and takes milliseconds (benchmarks.md)."""
         if not self.ids:
             return []
-        scores = self.vectors @ np.asarray(vector, dtype=np.float32)
+        scores = (self.vectors if matrix is None else matrix) @ np.asarray(vector,
+                                                                           dtype=np.float32)
         mask = self.mask(filters)
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
@@ -266,6 +294,7 @@ class HybridRetriever(BaseRetriever):
     rrf_k: int = 10           # defaults as in bot.config.Settings (tuned; docs/benchmarks.md)
     dense_weight: float = 1.0
     bm25_weight: float = 1.1
+    heading_weight: float = 0.5
     mode: str = "hybrid"
     filters: dict[str, Any] = {}
 
@@ -293,8 +322,11 @@ class HybridRetriever(BaseRetriever):
         if vector is None and self.mode != "bm25":
             vector = self.embeddings.embed_query(query)
         dense: list[tuple[int, float]] = []
+        headings: list[tuple[int, float]] = []
         if self.mode != "bm25":
             dense = index.dense(vector, self.candidates, flt)
+            if self.heading_weight and index.heading_vectors is not None:
+                headings = index.dense(vector, self.candidates, flt, index.heading_vectors)
         bm25_ranked: list[int] = []
         scores = np.zeros(0)
         if self.mode != "dense":
@@ -307,7 +339,8 @@ class HybridRetriever(BaseRetriever):
             bm25_ranked = [int(r) for r in order[np.argsort(-scores[order])] if scores[r] > 0]
         dense_score = dict(dense)
         fused = rrf([(self.dense_weight, [r for r, _ in dense]),
-                     (self.bm25_weight, bm25_ranked)], self.rrf_k)
+                     (self.bm25_weight, bm25_ranked),
+                     (self.heading_weight, [r for r, _ in headings])], self.rrf_k)
         ordered = sorted(fused, key=lambda r: (-fused[r], -dense_score.get(r, -1.0)))
         chosen: list[int] = []
         per_doc: dict[str, int] = {}
@@ -315,6 +348,8 @@ class HybridRetriever(BaseRetriever):
             source = index.metadatas[row].get("source", "")
             if source in index.superseded and "source" not in flt:
                 continue
+            if index.is_reading_list(row):
+                continue  # a list of sources answers nothing and would take the document's place
             if per_doc.get(source, 0) >= limit:
                 continue
             per_doc[source] = per_doc.get(source, 0) + 1
