@@ -267,12 +267,24 @@ _VERDICT = re.compile(r"^(yes|no|probably not|usually|not always|sometimes)\s*[:
 VERDICT_HEADING_MATCH = 0.6
 
 
+# "How many...?", "Why...?": a question that a yes or a no cannot answer.
+_OPEN_QUESTION = re.compile(r"(what|which|who|whom|whose|when|where|why|how)\b", re.I)
+
+
+def _asks_yes_or_no(question: str) -> bool:
+    """Whether the question (its last sentence that asks something) can be answered yes or no."""
+    asked = [part.strip() for part in re.split(r"(?<=[.?!])\s+", question.strip()) if part.strip()]
+    last = next((part for part in reversed(asked) if part.endswith("?")), asked[-1] if asked else "")
+    return not _OPEN_QUESTION.match(last)
+
+
 def _verdict_fits(question: str, sentence: Sentence, docs: Sequence[Document]) -> Sentence:
     verdict = _VERDICT.match(sentence.clean)
     if verdict is None:
         return sentence
     heading = _stems(str(docs[sentence.passage].metadata.get("section") or ""))
-    if heading and len(_stems(question) & heading) / len(heading) >= VERDICT_HEADING_MATCH:
+    if (heading and _asks_yes_or_no(question)
+            and len(_stems(question) & heading) / len(heading) >= VERDICT_HEADING_MATCH):
         return sentence
     rest = sentence.clean[verdict.end():]
     return Sentence(sentence.passage, sentence.start, sentence.end, sentence.text,

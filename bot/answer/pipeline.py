@@ -22,7 +22,7 @@ from bot.answer.replies import EMPTY, LLM_DOWN, TRUNCATED, decline, refuse
 from bot.config import Settings
 from bot.documents import Answer
 from bot.policy.colloquial import expand
-from bot.policy.safety import is_harmful, is_personal_case
+from bot.policy.safety import is_personal_case
 from bot.policy.scope import ScopeJudge
 from bot.search.retrieval import HybridRetriever, normalise_filters
 
@@ -146,9 +146,9 @@ class QuestionPipeline:
         retriever = self.retriever()
         checks = self.policy_checks()
         own = self.embeddings.embed_query(question) if checks else None
-        if is_harmful(question) or (checks and checks.harm.matches(question, own)):
+        if checks and checks.harm.matches(question, own):
             rules = retriever.search(question + RULES_QUERY, k=k or self.settings.top_k)
-            category = checks.category(own) if checks else "pattern rules"
+            category = checks.category(own)
             return prepared.finish(_replace(refuse(self.extractive, question, rules),
                                             category=category))
         if checks and checks.safeguarding.matches(question, own):

@@ -29,17 +29,17 @@ log = logging.getLogger(__name__)
 POLICY = Path(__file__).with_name("requests.yaml")
 EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
 # Chosen with scripts/calibrate_policy.py (every exemplar scored by a model trained without it,
-# 5 folds, docs/quality.md): at 0.80 the model refused 70% of the harmful exemplars, 2.7% of the
-# honest look-alikes (written to sound like harmful requests) and none of the 343 ordinary
-# questions; 0.85 refused 63% and 1.3%.
+# 5 folds, docs/quality.md): with the second safety set among the exemplars (session 5), at 0.80
+# the model refused 73% of the harmful exemplars, 2.2% of the honest look-alikes (written to
+# sound like harmful requests) and none of the 343 ordinary questions; 0.85 refused 66% and 1.5%.
 THRESHOLD = 0.80
 WORDS_C = 3.0
 CUE_SCALE = 0.5
 L2 = 0.1
 STEPS = 3000
 RATE = 4.0
-# Chosen the same way: with the word features, 92% of the safeguarding exemplars got the lead,
-# and 3.7% of other questions (a lead where none was needed costs one sentence).
+# Chosen the same way: with the word features, 94% of the safeguarding exemplars got the lead,
+# and 4.1% of other questions (a lead where none was needed costs one sentence).
 SAFEGUARDING_THRESHOLD = 0.45
 
 
