@@ -81,3 +81,16 @@ def test_onnx_int8_vectors_stay_close_to_pytorch(real_embeddings, torch_embeddin
     n = len(texts)
     assert (np.argmax(ours[n:] @ ours[:n].T, axis=1)
             == np.argmax(theirs[n:] @ theirs[:n].T, axis=1)).all()
+
+
+def test_a_texts_int8_vector_does_not_depend_on_the_texts_embedded_with_it(real_embeddings):
+    # The int8 model quantises activations per run: batched, a passage's vector moved with its
+    # neighbours (cosine as low as 0.986), so answers changed with how the index was built.
+    import numpy as np
+
+    text = "You should expect to be searched when you go into a prison."
+    alone = np.asarray(real_embeddings.embed_documents([text])[0])
+    batched = np.asarray(real_embeddings.embed_documents(
+        ["Short.", text, "A much longer passage about the rules on items. " * 20])[1])
+    assert np.allclose(alone, batched, atol=1e-6)
+    assert np.allclose(alone, real_embeddings.embed_query(text), atol=1e-6)

@@ -39,7 +39,8 @@ SECOND_SECTION_MARGIN = -0.03
 # the key fact was the best or second-best section for 0.68 of covered questions against 0.53
 # for the best alone. Measured on the tune sets (docs/quality.md, session 5): two sentences
 # within 0.15 raised the key fact from 0.50 to 0.56 (questions), 0.40 to 0.42 (fresh) and 0.55
-# to 0.61 (independent tune); three sentences added a little more at the cost of length.
+# to 0.61 (independent tune); three sentences added a little more at the cost of length. It
+# joins only when its opening holds as much of the question's words as an answer must.
 SECOND_SECTION_LEAD = 2
 SECOND_SECTION_GAP = 0.15
 
@@ -147,7 +148,7 @@ class ExtractiveAnswerer:
         if prefer is not None:  # a refusal quotes the rules, wherever they are
             return self._greedy(candidates, scores, docs)
         return [_verdict_fits(question, s, docs)
-                for s in self._section_first(candidates, scores, docs, wants_findings)]
+                for s in self._section_first(candidates, scores, docs, wants_findings, question)]
 
     def _greedy(self, candidates: list[Sentence], scores: list[float],
                 docs: Sequence[Document]) -> list[Sentence]:
@@ -173,8 +174,8 @@ class ExtractiveAnswerer:
         return picked
 
     def _section_first(self, candidates: list[Sentence], scores: list[float],
-                       docs: Sequence[Document], wants_findings: bool = False
-                       ) -> list[Sentence]:
+                       docs: Sequence[Document], wants_findings: bool = False,
+                       question: str = "") -> list[Sentence]:
         """Answer from the section that answers: choose the passage whose best sentence matches
         the question best, lead with its opening sentences in their order, add
         its best sentence if the opening does not hold it, and take a sentence from another
@@ -206,7 +207,13 @@ class ExtractiveAnswerer:
         second = _second_section(chosen_passage, best_in, docs)
         if second is not None:
             lead = sorted(by_passage[second], key=lambda i: candidates[i].start)
-            chosen.extend(i for i in lead[:SECOND_SECTION_LEAD] if i not in chosen)
+            lead = lead[:SECOND_SECTION_LEAD]
+            # it must answer the question on its own as well as an answer must
+            if question and coverage(question, [candidates[i] for i in lead],
+                                     docs) < MIN_QUESTION_COVERAGE:
+                second = None
+            else:
+                chosen.extend(i for i in lead if i not in chosen)
         kept: list[int] = []
         for i in chosen:
             terms = _stems(candidates[i].clean)
@@ -241,21 +248,25 @@ def answers_question(question: str, sentences: Sequence[Sentence],
     """Whether the chosen sentences really answer the question: enough of the question's own
     words must appear in them or in their section's headings. Sentences that share only a word
     or two with the question (a question about dress answered with art-materials sentences)
-    are a confident wrong answer, and an honest decline is better. Calibrated on the question
-    sets' covered and not-in-library questions together (docs/quality.md)."""
+    are a confident wrong answer, and an honest decline is better. Judged on the section the
+    answer leads with: another section's opening joins an answer (SECOND_SECTION_LEAD) but
+    never turns a decline into an answer. Calibrated on the question sets' covered and
+    not-in-library questions together (docs/quality.md)."""
+    lead = sentences[0].passage if sentences else None
+    return coverage(question, [s for s in sentences if s.passage == lead],
+                    docs) >= MIN_QUESTION_COVERAGE
+
+
+def coverage(question: str, sentences: Sequence[Sentence], docs: Sequence[Document]) -> float:
+    """The share of the question's words that the sentences or their sections' headings hold."""
     asked = _stems(question)
     if not asked:
-        return True
+        return 1.0
     said: set[str] = set()
-    # Judged on the section the answer leads with: another section's opening joins an answer
-    # (SECOND_SECTION_LEAD) but never turns a decline into an answer.
-    lead = sentences[0].passage if sentences else None
     for s in sentences:
-        if s.passage != lead:
-            continue
         meta = docs[s.passage].metadata
         said |= _stems(s.clean) | _stems(str(meta.get("section_path") or meta.get("section") or ""))
-    return len(asked & said) / len(asked) >= MIN_QUESTION_COVERAGE
+    return len(asked & said) / len(asked)
 
 
 # A section written answer-first opens with a verdict on its own heading ("No: a freelance artist

@@ -236,11 +236,17 @@ class OnnxEmbeddings(Embeddings):
         texts = list(texts)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        # Like sentence-transformers: batch texts of similar length, so little is padding.
+        # Like sentence-transformers: batch texts of similar length, so little is padding. The
+        # int8 model quantises its activations with one scale per run, so a text's vector would
+        # depend on the texts batched with it (cosine 0.986 to 0.994 between a passage embedded
+        # alone and in a batch of 32, enough to change answers): int8 encodes one text per run,
+        # which makes every vector depend on its text alone and, on 2 cores, was faster too
+        # (300 passages in 2.4 s against 3.8 s).
+        size = 1 if self.variant == "int8" else self.batch_size
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         parts = []
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
+        for start in range(0, len(order), size):
+            rows = order[start:start + size]
             parts.append((rows, self._encode_batch([texts[i] for i in rows])))
         out = np.zeros((len(texts), parts[0][1].shape[1]), dtype=np.float32)
         for rows, vectors in parts:
