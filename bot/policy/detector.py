@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 POLICY = Path(__file__).with_name("requests.yaml")
 EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
 # Chosen with scripts/calibrate_policy.py (every exemplar scored by a model trained without it,
-# 5 folds, docs/quality.md): with the second safety set among the exemplars (session 5), at 0.80
-# the model refused 73% of the harmful exemplars, 2.2% of the honest look-alikes (written to
-# sound like harmful requests) and none of the 343 ordinary questions; 0.85 refused 66% and 1.5%.
+# 5 folds, docs/quality.md): with the second safety set and the question sets' honest questions
+# among the exemplars (session 5), at 0.80 the model refused 75% of the harmful exemplars, 2.8%
+# of the honest look-alikes (written to sound like harmful requests) and 1 of 941 ordinary
+# questions; 0.85 refused 69% and 2.0%.
 THRESHOLD = 0.80
 WORDS_C = 3.0
 CUE_SCALE = 0.5
@@ -39,7 +40,7 @@ L2 = 0.1
 STEPS = 3000
 RATE = 4.0
 # Chosen the same way: with the word features, 94% of the safeguarding exemplars got the lead,
-# and 4.1% of other questions (a lead where none was needed costs one sentence).
+# and 2.8% of other questions (a lead where none was needed costs one sentence).
 SAFEGUARDING_THRESHOLD = 0.45
 
 
