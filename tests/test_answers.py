@@ -182,6 +182,23 @@ def test_a_sentence_that_introduces_a_list_brings_the_list_once_punctuated():
     assert ";;" not in joined and "A later paragraph" not in joined
 
 
+def test_a_paragraph_from_another_section_is_marked_as_related():
+    from langchain_core.documents import Document
+
+    docs = [Document(page_content="Vetting takes six weeks.",
+                     metadata={"source": "guidance/b.md", "section": "How long is vetting?"}),
+            Document(page_content="Start your application early.",
+                     metadata={"source": "guidance/b.md", "section": "How long is vetting?"}),
+            Document(page_content="Keys go on a chain.",
+                     metadata={"source": "guidance/a.md", "section": "Keys"})]
+    sentences = [split_sentences(d.page_content, i)[0] for i, d in enumerate(docs)]
+    text, _ = compose(sentences, docs, mark_related=True)
+    # the same section goes on unmarked; another section is said as related guidance
+    assert text == ("Vetting takes six weeks [1].\n\nStart your application early [2].\n\n"
+                    "Also relevant: Keys go on a chain [3].")
+    assert "Also relevant" not in compose(sentences, docs)[0]
+
+
 def test_a_sections_yes_or_no_is_said_only_to_the_question_its_heading_asks():
     """An answer-first section's verdict answers its own heading; said to another question it
     would read as that question's answer."""

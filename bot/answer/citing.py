@@ -49,11 +49,20 @@ def citation_for(n: int, doc: Document, quote: str) -> Citation:
     )
 
 
-def compose(sentences: Sequence[Sentence], docs: Sequence[Document]) -> tuple[str, list[Citation]]:
+# Said before a paragraph from another section than the one the answer leads with: the first
+# paragraph answers; later ones are related guidance, and read as such (graders found them
+# unhelpful about as often as helpful when they read as part of the answer).
+RELATED = "Also relevant: "
+
+
+def compose(sentences: Sequence[Sentence], docs: Sequence[Document], mark_related: bool = False
+            ) -> tuple[str, list[Citation]]:
     """Answer text with [n] markers and the citations they point to, numbered in order of use.
 
     Sentences from one passage that sit close together share one citation whose quote is the
-    verbatim span covering them.
+    verbatim span covering them. Each passage's sentences make one paragraph; with
+    ``mark_related``, a paragraph from another section than the first one's begins with
+    :data:`RELATED`.
     """
     groups: dict[int, list[Sentence]] = {}
     for s in sentences:
@@ -91,4 +100,14 @@ def compose(sentences: Sequence[Sentence], docs: Sequence[Document]) -> tuple[st
         end = sentence[-1] if sentence[-1] in ".!?:;" else "."
         body = sentence[:-1].rstrip() if sentence[-1] in ".!?:;" else sentence
         parts.append(f"{body} [{numbers[key]}]{end}")  # "It is banned [1]." reads naturally
-    return "\n\n".join(" ".join(p) for p in paragraphs), citations
+    texts = [" ".join(p) for p in paragraphs]
+    if mark_related and ordered:
+        first = _section_of(docs[ordered[0].passage])
+        starts = [s for i, s in enumerate(ordered) if i == 0 or s.passage != ordered[i - 1].passage]
+        texts = [t if _section_of(docs[s.passage]) == first else RELATED + t
+                 for t, s in zip(texts, starts)]
+    return "\n\n".join(texts), citations
+
+
+def _section_of(doc: Document) -> tuple[str, str]:
+    return str(doc.metadata.get("source", "")), str(doc.metadata.get("section") or "")

@@ -40,7 +40,8 @@ SECOND_SECTION_MARGIN = -0.03
 # for the best alone. Measured on the tune sets (docs/quality.md, session 5): two sentences
 # within 0.15 raised the key fact from 0.50 to 0.56 (questions), 0.40 to 0.42 (fresh) and 0.55
 # to 0.61 (independent tune); three sentences added a little more at the cost of length. It
-# joins only when its opening holds as much of the question's words as an answer must.
+# joins only when its opening holds as much of the question's words as an answer must, and is
+# said as related guidance ("Also relevant: ...", bot.answer.citing.compose).
 SECOND_SECTION_LEAD = 2
 SECOND_SECTION_GAP = 0.15
 
@@ -238,7 +239,7 @@ class ExtractiveAnswerer:
         sentences = self.select(question, docs, q_vec)
         if not sentences or (require_coverage and not answers_question(question, sentences, docs)):
             return decline(question, docs)
-        text, citations = compose(sentences, docs)
+        text, citations = compose(sentences, docs, mark_related=True)
         return Answer(text=with_dates(text, citations), citations=citations, grounded=True,
                       backend=self.backend)
 
