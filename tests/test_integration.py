@@ -81,6 +81,13 @@ def test_asking_to_keep_in_touch_privately_gets_the_rule_against_it(corpus_bot):
     assert answer.refused or re.match(r"never give participants", answer.text, re.I), answer.text
 
 
+def test_a_definition_is_not_followed_by_the_same_definition_from_another_document(corpus_bot):
+    # the guide and the glossary both define the Justice Data Lab: one is enough
+    answer = corpus_bot.ask("Tell me what the Justice Data Lab is")
+    assert answer.grounded and "Justice Data Lab" in answer.text
+    assert "Also relevant" not in answer.text, answer.text
+
+
 def test_unrelated_question_is_declined(corpus_bot):
     answer = corpus_bot.ask("Which city is the capital of Portugal?")
     assert not answer.grounded
