@@ -133,3 +133,15 @@ def test_safeguarding_lead_comes_first_and_is_cited():
     assert "Stay with the group [2]." in led.text
     assert led.citations[0].quote.startswith("If there is an immediate risk")
     assert [c.n for c in led.citations] == [1, 2]
+
+
+def test_a_follow_ups_history_may_give_each_turn_with_its_role():
+    from bot.ops.evaluation import _history
+
+    item = {"history": ["Do I need a DBS check for a YOI?",
+                        {"role": "assistant", "content": "Yes: an enhanced check."},
+                        {"role": "user", "content": "And for probation?"}]}
+    assert _history(item) == [
+        {"role": "user", "content": "Do I need a DBS check for a YOI?"},
+        {"role": "assistant", "content": "Yes: an enhanced check."},
+        {"role": "user", "content": "And for probation?"}]

@@ -137,7 +137,16 @@ def summarise(scores: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _history(item: dict[str, Any]) -> list[dict[str, str]]:
-    return [{"role": "user", "content": str(h)} for h in item.get("history") or []]
+    """The conversation before a follow-up: each entry an earlier user turn (a string), or a
+    turn given with its role ({"role": "user" or "assistant", "content": ...})."""
+    turns = []
+    for h in item.get("history") or []:
+        if isinstance(h, dict) and "content" in h:
+            role = "assistant" if str(h.get("role", "user")) == "assistant" else "user"
+            turns.append({"role": role, "content": str(h["content"])})
+        else:
+            turns.append({"role": "user", "content": str(h)})
+    return turns
 
 
 def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None = None,
