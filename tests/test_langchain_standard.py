@@ -24,57 +24,64 @@ from bot.search.retrieval import HybridRetriever
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Each embedder's class and constructor arguments, shared by its unit and integration suites.
+
+
+class HashingParams:
+    @property
+    def embeddings_class(self) -> type[HashingEmbeddings]:
+        return HashingEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"dimension": 64}
+
+
+class OnnxParams:
+    """The bundled model on ONNX Runtime (the default backend); constructing it loads nothing."""
+
+    @property
+    def embeddings_class(self) -> type[OnnxEmbeddings]:
+        return OnnxEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"model_dir": bundled_model_path(), "cache_dir": REPO / "index" / "models",
+                "variant": "int8"}
+
+
+class SentenceTransformerParams:
+    """The bundled model on sentence-transformers (PyTorch); it loads on first use."""
+
+    @property
+    def embeddings_class(self) -> type[SentenceTransformerEmbeddings]:
+        return SentenceTransformerEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"name_or_path": bundled_model_path()}
+
+
 # -- the fake (hashing) embedder ------------------------------------------------------------------
 
 
-class TestHashingEmbeddingsUnit(EmbeddingsUnitTests):
-    @property
-    def embeddings_class(self) -> type[HashingEmbeddings]:
-        return HashingEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return {"dimension": 64}
+class TestHashingEmbeddingsUnit(HashingParams, EmbeddingsUnitTests):
+    pass
 
 
-class TestHashingEmbeddings(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self) -> type[HashingEmbeddings]:
-        return HashingEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return {"dimension": 64}
+class TestHashingEmbeddings(HashingParams, EmbeddingsIntegrationTests):
+    pass
 
 
-# -- the bundled model on ONNX Runtime (the default backend) -------------------------------------
+# -- the bundled model on ONNX Runtime -------------------------------------------------------------
 
 
-def onnx_params() -> dict[str, Any]:
-    return {"model_dir": bundled_model_path(), "cache_dir": REPO / "index" / "models",
-            "variant": "int8"}
-
-
-class TestOnnxEmbeddingsUnit(EmbeddingsUnitTests):
-    @property
-    def embeddings_class(self) -> type[OnnxEmbeddings]:
-        return OnnxEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return onnx_params()  # built lazily: constructing it loads nothing
+class TestOnnxEmbeddingsUnit(OnnxParams, EmbeddingsUnitTests):
+    pass
 
 
 @pytest.mark.slow
-class TestOnnxEmbeddings(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self) -> type[OnnxEmbeddings]:
-        return OnnxEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return onnx_params()
-
+class TestOnnxEmbeddings(OnnxParams, EmbeddingsIntegrationTests):
     @pytest.fixture
     def model(self, real_embeddings) -> OnnxEmbeddings:
         """The session's ONNX encoder (the same class and parameters), not a fresh load."""
@@ -85,26 +92,12 @@ class TestOnnxEmbeddings(EmbeddingsIntegrationTests):
 # -- the bundled model on sentence-transformers (PyTorch) -----------------------------------------
 
 
-class TestSentenceTransformerEmbeddingsUnit(EmbeddingsUnitTests):
-    @property
-    def embeddings_class(self) -> type[SentenceTransformerEmbeddings]:
-        return SentenceTransformerEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return {"name_or_path": bundled_model_path()}  # loads on first use, not here
+class TestSentenceTransformerEmbeddingsUnit(SentenceTransformerParams, EmbeddingsUnitTests):
+    pass
 
 
 @pytest.mark.slow
-class TestSentenceTransformerEmbeddings(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self) -> type[SentenceTransformerEmbeddings]:
-        return SentenceTransformerEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return {"name_or_path": bundled_model_path()}
-
+class TestSentenceTransformerEmbeddings(SentenceTransformerParams, EmbeddingsIntegrationTests):
     @pytest.fixture
     def model(self, torch_embeddings) -> SentenceTransformerEmbeddings:
         return torch_embeddings

@@ -84,11 +84,11 @@ def compose(sentences: Sequence[Sentence], docs: Sequence[Document], mark_relate
     for i, s in enumerate(sentences):
         first_use.setdefault(s.passage, i)
     ordered = sorted(sentences, key=lambda s: (first_use[s.passage], s.start))
-    paragraphs: list[list[str]] = []
+    paragraphs: list[tuple[Sentence, list[str]]] = []  # (its first sentence, its parts)
     for i, s in enumerate(ordered):
         if i == 0 or s.passage != ordered[i - 1].passage:
             parts = []  # each passage's sentences make one paragraph
-            paragraphs.append(parts)
+            paragraphs.append((s, parts))
         a, b = spans[(s.passage, s.start)]
         key = (s.passage, a, b)
         if key not in numbers:
@@ -100,14 +100,12 @@ def compose(sentences: Sequence[Sentence], docs: Sequence[Document], mark_relate
         end = sentence[-1] if sentence[-1] in ".!?:;" else "."
         body = sentence[:-1].rstrip() if sentence[-1] in ".!?:;" else sentence
         parts.append(f"{body} [{numbers[key]}]{end}")  # "It is banned [1]." reads naturally
-    texts = [" ".join(p) for p in paragraphs]
-    if mark_related and ordered:
-        first = _section_of(docs[ordered[0].passage])
-        starts = [s for i, s in enumerate(ordered) if i == 0 or s.passage != ordered[i - 1].passage]
-        texts = [t if _section_of(docs[s.passage]) == first else RELATED + t
-                 for t, s in zip(texts, starts)]
+    first = section_key(docs[ordered[0].passage]) if ordered else None
+    texts = [(RELATED if mark_related and section_key(docs[s.passage]) != first else "")
+             + " ".join(parts) for s, parts in paragraphs]
     return "\n\n".join(texts), citations
 
 
-def _section_of(doc: Document) -> tuple[str, str]:
-    return str(doc.metadata.get("source", "")), str(doc.metadata.get("section") or "")
+def section_key(doc: Document) -> tuple[str, str]:
+    """Which section a passage belongs to: its document and its heading."""
+    return str(doc.metadata.get("source") or ""), str(doc.metadata.get("section") or "")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from langchain_core.documents import Document
 
-from bot.answer.citing import INJECTION, _stems, compose
+from bot.answer.citing import INJECTION, _stems, compose, section_key
 from bot.answer.replies import decline, with_dates
 from bot.documents import Answer
 from bot.ingest.indexer import cached_vectors
@@ -317,10 +317,8 @@ def _second_section(chosen: int, best_in: dict[int, float], docs: Sequence[Docum
     """The passage of another section that matches the question nearly as well as the chosen
     one: its opening joins the answer, so that when the best two sections disagree about which
     answers, both are shown (each cited)."""
-    def section(p: int) -> tuple[str, str]:
-        meta = docs[p].metadata
-        return str(meta.get("source") or ""), str(meta.get("section") or "")
-    rivals = [p for p in best_in if p != chosen and section(p) != section(chosen)]
+    rivals = [p for p in best_in
+              if p != chosen and section_key(docs[p]) != section_key(docs[chosen])]
     if not rivals or not SECOND_SECTION_LEAD:
         return None
     best = max(rivals, key=lambda p: best_in[p])
