@@ -8,6 +8,7 @@ carries its sources, and the report an index run returns.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,6 +63,18 @@ def heading_text(metadata: dict[str, Any]) -> str:
     """The heading a passage sits under (its section, or the document's title): the search
     ranks these too, and the indexer embeds them (bot.search.retrieval, bot.ingest.indexer)."""
     return str(metadata.get("section") or metadata.get("title") or "")
+
+
+# A document's list of sources, by its whole heading ("Source", "Sources and further reading"):
+# it answers nothing. A heading that merely begins with the word ("Sources differ on the
+# reoffending figures") is content.
+READING_LIST = re.compile(r"(sources?|references|further reading|reading list|"
+                          r"sources and further reading)", re.I)
+
+
+def is_reading_list(section: object) -> bool:
+    """Whether a passage's section heading names a list of sources rather than content."""
+    return bool(READING_LIST.fullmatch(str(section or "").strip()))
 
 
 def chunk_id(source: str, page: int | None, position: int, text: str) -> str:

@@ -232,3 +232,13 @@ def test_a_yes_or_no_is_never_said_to_a_question_that_asks_how_many_or_why():
                           "held in prison?", first, [doc])
     assert closed.clean.startswith("Yes: about 600")
     assert open_.clean == "About 600 pregnant women are held in prisons each year."
+
+
+def test_a_reading_list_is_known_by_its_whole_heading():
+    from bot.documents import is_reading_list
+
+    for heading in ("Source", "Sources and further reading", " References ", "Further reading"):
+        assert is_reading_list(heading), heading
+    # content whose heading only begins with the word is answerable (an evidence summary has one)
+    for heading in ("Sources differ on the reoffending figures", "Sourcing materials", None):
+        assert not is_reading_list(heading), heading

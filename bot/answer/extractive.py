@@ -20,7 +20,7 @@ from langchain_core.documents import Document
 
 from bot.answer.citing import INJECTION, _stems, compose, section_key
 from bot.answer.replies import decline, with_dates
-from bot.documents import Answer
+from bot.documents import Answer, is_reading_list
 from bot.ingest.indexer import cached_vectors
 from bot.ingest.sentences import LIST_MARK, Sentence, clean_markdown, split_sentences
 
@@ -84,8 +84,7 @@ def asks_for_findings(question: str) -> bool:
 def _usable(sentence: Sentence, doc: Document) -> bool:
     if INJECTION.search(sentence.text):
         return False
-    section = str(doc.metadata.get("section") or "").lower()
-    if "sources and further reading" in section or section.startswith("source"):
+    if is_reading_list(doc.metadata.get("section")):
         return False
     clean = sentence.clean
     if _ABOUT_THE_DOCUMENT.match(clean):

@@ -24,14 +24,12 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from bot.documents import DOC_TYPES, SETTINGS_VOCAB, heading_text
+from bot.documents import DOC_TYPES, SETTINGS_VOCAB, heading_text, is_reading_list
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 MODES = ("dense", "bm25", "hybrid")
-# A document's list of sources: never an answer (the answerer skips its sentences too).
-READING_LIST = re.compile(r"\s*(sources?\b|references\b|further reading\b)", re.I)
 # The section of an evidence summary that says what a study found.
 FINDINGS_SECTION = re.compile(r"\b(what (it|they|the \w+) found|findings?|results?|outcomes?|"
                               r"conclusions?)\b", re.I)
@@ -130,7 +128,7 @@ class SearchIndex:
     @cached_property
     def _reading_lists(self) -> set[int]:
         return {row for row, meta in enumerate(self.metadatas)
-                if READING_LIST.match(str(meta.get("section") or ""))}
+                if is_reading_list(meta.get("section"))}
 
     def is_reading_list(self, row: int) -> bool:
         """Whether a passage is a document's "Sources and further reading" list."""
