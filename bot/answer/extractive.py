@@ -13,7 +13,7 @@ not cover it, names the closest documents, and suggests who to ask instead
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from langchain_core.documents import Document
@@ -240,12 +240,16 @@ class ExtractiveAnswerer:
         return picked
 
     def answer(self, question: str, docs: Sequence[Document], q_vec=None,
-               require_coverage: bool = True) -> Answer:
-        """``require_coverage=False`` answers even when the sentences hold few of the question's
-        words: for a safeguarding situation, told in the asker's own words, the guidance on what
-        to do is wanted whatever the words."""
+               require_coverage: bool = True,
+               judge: Callable[[Sequence[Sentence]], bool] | None = None) -> Answer:
+        """``judge`` decides whether the chosen sentences answer the question (the pipeline
+        passes its answer check, bot.answer.deciding; without one, the word-coverage rule).
+        ``require_coverage=False`` answers even when they match weakly: for a safeguarding
+        situation, told in the asker's own words, the guidance on what to do is wanted whatever
+        the words."""
         sentences = self.select(question, docs, q_vec)
-        if not sentences or (require_coverage and not answers_question(question, sentences, docs)):
+        fits = judge or (lambda chosen: answers_question(question, chosen, docs))
+        if not sentences or (require_coverage and not fits(sentences)):
             return decline(question, docs)
         text, citations = compose(sentences, docs, mark_related=True)
         return Answer(text=with_dates(text, citations), citations=citations, grounded=True,

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.answer.extractive import ExtractiveAnswerer, answers_question, asks_for_findings
+from bot.answer.deciding import AnswerCheck
+from bot.answer.extractive import ExtractiveAnswerer, asks_for_findings
 from bot.answer.replies import EMPTY, LLM_DOWN, TRUNCATED, decline, refuse
 from bot.config import Settings
 from bot.documents import Answer
@@ -73,8 +74,11 @@ class QuestionPipeline:
 
     def __init__(self, settings: Settings, embeddings, extractive: ExtractiveAnswerer, llm,
                  scope: ScopeJudge, retriever: Callable[[], HybridRetriever],
-                 policy_checks: Callable[[], Any]) -> None:
+                 policy_checks: Callable[[], Any], answer_check: AnswerCheck | None = None
+                 ) -> None:
         self.settings = settings
+        # answer or decline (bot.answer.deciding): the same check for every backend
+        self.answer_check = answer_check or AnswerCheck.load()
         self.embeddings = embeddings
         self.extractive = extractive
         self.llm = llm  # the LLM answerer, or None
@@ -91,7 +95,7 @@ class QuestionPipeline:
         if self.llm is None:
             return prepared.finish(self.extractive.answer(
                 prepared.query, prepared.docs, prepared.q_vec,
-                require_coverage=prepared.lead is None))
+                require_coverage=prepared.lead is None, judge=self._judge(prepared)))
         if not self._library_answers(prepared):
             return prepared.finish(decline(question, prepared.docs))
         try:
@@ -112,7 +116,7 @@ class QuestionPipeline:
         if self.llm is None:
             yield prepared.finish(self.extractive.answer(
                 prepared.query, prepared.docs, prepared.q_vec,
-                require_coverage=prepared.lead is None))
+                require_coverage=prepared.lead is None, judge=self._judge(prepared)))
             return
         if not self._library_answers(prepared):
             yield prepared.finish(decline(question, prepared.docs))
@@ -159,6 +163,7 @@ class QuestionPipeline:
 
         prepared.query, prepared.q_vec, prepared.docs = find_passages(
             retriever, searched, embed, k, flt)
+        prepared.index = retriever.index
         verdict = (self.scope.judge(prepared.query, prepared.q_vec, prepared.docs, retriever.index)
                    if prepared.docs else None)
         # Someone at risk, told in the asker's own words, gets the guidance on what to do even
@@ -173,14 +178,19 @@ class QuestionPipeline:
                                            pointer=verdict.pointer if verdict else None))
         return prepared
 
+    def _judge(self, prepared: _Prepared) -> Callable[[Sequence[Any]], bool]:
+        """The answer check for this question's passages (bot.answer.deciding)."""
+        return lambda sentences: self.answer_check.answers(prepared.query, sentences,
+                                                           prepared.docs, prepared.index)
+
     def _library_answers(self, prepared: _Prepared) -> bool:
-        """Before an LLM writes anything: does the library answer at all? The same test as the
-        extractive answer's (its best sentences must hold enough of the question's words), so
-        both backends decline the same questions; a safeguarding situation is always answered."""
+        """Before an LLM writes anything: does the library answer at all? The same check as the
+        extractive answer's (bot.answer.deciding), on the sentences it would choose, so both
+        backends decline the same questions; a safeguarding situation is always answered."""
         if prepared.lead is not None:
             return True
         sentences = self.extractive.select(prepared.query, prepared.docs, prepared.q_vec)
-        return bool(sentences) and answers_question(prepared.query, sentences, prepared.docs)
+        return self._judge(prepared)(sentences)
 
     def _standalone(self, question: str, history) -> str:
         turns = [h for h in (history or []) if str(h.get("content", "")).strip()]
@@ -193,7 +203,8 @@ class QuestionPipeline:
 
     def _fallback(self, prepared: _Prepared, exc: Exception) -> Answer:
         log.warning("llm_unavailable backend=%s error=%s", self.settings.llm, exc)
-        answer = self.extractive.answer(prepared.query, prepared.docs, prepared.q_vec)
+        answer = self.extractive.answer(prepared.query, prepared.docs, prepared.q_vec,
+                                        judge=self._judge(prepared))
         return _with_notice(answer, LLM_DOWN)
 
 
@@ -206,6 +217,7 @@ class _Prepared:
     q_vec: Any = None
     query: str = ""             # what is searched: ``searched`` plus the guidance's words for slang
     lead: tuple[str, Any] | None = None  # a safeguarding lead: its sentence and its passage
+    index: Any = None           # the search index the passages came from
 
     def finish(self, answer: Answer) -> Answer:
         if self.lead and not answer.refused:

@@ -206,6 +206,16 @@ class SearchIndex:
         scores = self.vectors[list(rows)] @ np.asarray(vector, dtype=np.float32)
         return {int(r): float(v) for r, v in zip(rows, scores)}
 
+    def heading_similarities(self, vector: Sequence[float] | None, rows: Sequence[int]
+                             ) -> dict[int, float]:
+        """Cosine similarity of ``rows``' section headings to the question (empty without
+        heading vectors): how the answer check (bot.answer.deciding) tells a section written
+        for the question from one that shares its words."""
+        if vector is None or not rows or self.heading_vectors is None:
+            return {}
+        scores = self.heading_vectors[list(rows)] @ np.asarray(vector, dtype=np.float32)
+        return {int(r): float(v) for r, v in zip(rows, scores)}
+
 
 def superseded_sources(metadatas: Sequence[dict[str, Any]]) -> set[str]:
     """Sources that a newer document says it supersedes (by path or by title): answers prefer
@@ -268,6 +278,7 @@ class Hit:
     score: float          # fused score
     dense: float | None   # cosine similarity to the question
     bm25: float
+    heading: float | None = None  # cosine similarity of its section heading to the question
 
 
 def rrf(rankings: Sequence[tuple[float, Sequence[int]]], k: int) -> dict[int, float]:
@@ -357,8 +368,10 @@ class HybridRetriever(BaseRetriever):
         if vector is not None:
             missing = [r for r in chosen if r not in dense_score]
             dense_score.update(index.similarities(vector, missing))
+        heading = index.heading_similarities(vector, chosen)
         return [Hit(row, fused[row], dense_score.get(row),
-                    float(scores[row]) if len(scores) else 0.0) for row in chosen]
+                    float(scores[row]) if len(scores) else 0.0, heading.get(row))
+                for row in chosen]
 
     def add_findings(self, docs: list[Document], vector: Sequence[float] | None
                      ) -> list[Document]:
@@ -382,7 +395,8 @@ class HybridRetriever(BaseRetriever):
             similar = index.similarities(vector, rows) if vector is not None else {}
             row = max(rows, key=lambda r: (similar.get(r, 0.0),
                                            -int(index.metadatas[r].get("position", 0))))
-            found = self.to_document(Hit(row, 0.0, similar.get(row), 0.0))
+            heading = index.heading_similarities(vector, [row])
+            found = self.to_document(Hit(row, 0.0, similar.get(row), 0.0, heading.get(row)))
             at = docs.index(doc) + 1
             # The lowest-ranked passage makes room only when the list is full.
             return (docs[:at] + [found] + docs[at:])[:max(len(docs), self.k)]
@@ -392,5 +406,5 @@ class HybridRetriever(BaseRetriever):
         index: SearchIndex = self.index
         meta = dict(index.metadatas[hit.row])
         meta.update({"id": index.ids[hit.row], "score": hit.score, "dense_score": hit.dense,
-                     "bm25_score": hit.bm25})
+                     "bm25_score": hit.bm25, "heading_score": hit.heading})
         return Document(page_content=index.texts[hit.row], metadata=meta, id=index.ids[hit.row])

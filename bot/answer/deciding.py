@@ -1,0 +1,105 @@
+"""Whether the library answers a question: the choice between an answer and an honest decline.
+
+The extractive answerer always finds some sentences; the question is whether the section it
+leads with was written for this question or only shares a word with it (a question about
+temporary release for remand prisoners answered with advice on gate meetings). A confident wrong
+answer is worse than a decline, so the answer is given only when a small logistic model over
+five measurements of the leading section says it probably holds the answer:
+
+- ``coverage``: the share of the question's words in the chosen sentences and their headings;
+- ``idf_coverage``: the same over the whole leading passage, each word weighted by how rare it
+  is in the library (a question's rare words say what it is about);
+- ``missing_rare``: how rare the rarest question word missing from that passage is;
+- ``heading``: how close the leading section's heading is to the question (guidance is written
+  under question-like headings);
+- ``best_passage``: how close the best passage is to the question.
+
+The weights and the threshold are data (``answer_check.json``), fitted by
+``scripts/calibrate_answers.py`` on the project's question sets, covered and not-in-library
+questions together: the target is "the answer would hold the key fact", so the model also
+declines covered questions it would answer wrongly. Without a search index (a unit test's
+passages), the plain word-coverage rule decides.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.documents import Document
+
+from bot.ingest.sentences import Sentence
+
+CHECK_FILE = Path(__file__).with_name("answer_check.json")
+FEATURES = ("coverage", "idf_coverage", "missing_rare", "heading", "best_passage")
+
+
+def measure(question: str, sentences: Sequence[Sentence], docs: Sequence[Document],
+            index: Any) -> dict[str, float]:
+    """The five measurements of how well the answer's leading section fits the question.
+    ``index`` is the live SearchIndex (for how often each word is used, and its stemmer)."""
+    from bot.answer.extractive import coverage
+    from bot.search.retrieval import query_tokens, search_text
+
+    lead = sentences[0].passage if sentences else 0
+    doc = docs[lead]
+    tokens = set(query_tokens(question, index.stemmer))
+    said = set(query_tokens(search_text(doc.page_content, doc.metadata), index.stemmer))
+    n = len(index) + 1
+    frequency = index.document_frequency
+
+    def rarity(token: str) -> float:
+        return math.log(n / (frequency.get(token, 0) + 0.5))
+
+    total = sum(rarity(t) for t in tokens)
+    missing = [rarity(t) for t in tokens if t not in said]
+    return {
+        "coverage": coverage(question, [s for s in sentences if s.passage == lead], docs),
+        "idf_coverage": sum(rarity(t) for t in tokens if t in said) / total if total > 0
+        else 0.0,
+        "missing_rare": max(missing) / math.log(n) if missing and n > 1 else 0.0,
+        "heading": float(doc.metadata.get("heading_score") or 0.0),
+        "best_passage": max(float(d.metadata.get("dense_score") or 0.0) for d in docs),
+    }
+
+
+@dataclass(frozen=True)
+class AnswerCheck:
+    """The fitted model: standardised measurements, weights, bias and threshold."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+    features: tuple[str, ...] = FEATURES
+
+    @classmethod
+    def load(cls, path: Path = CHECK_FILE) -> AnswerCheck:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        features = tuple(data["features"])
+        if set(features) - set(FEATURES):
+            raise ValueError(f"{path} names measurements this version does not make: "
+                             f"{', '.join(sorted(set(features) - set(FEATURES)))}")
+        return cls(tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
+                   float(data["bias"]), float(data["threshold"]), features)
+
+    def probability(self, values: dict[str, float]) -> float:
+        z = self.bias + sum(w * (values[f] - m) / s for f, w, m, s in
+                            zip(self.features, self.weights, self.mean, self.scale))
+        return 1 / (1 + math.exp(-z))
+
+    def answers(self, question: str, sentences: Sequence[Sentence], docs: Sequence[Document],
+                index: Any = None) -> bool:
+        """Whether to answer with ``sentences`` (the extractive answerer's choice)."""
+        from bot.answer.extractive import answers_question
+
+        if not sentences:
+            return False
+        if index is None or not len(index):
+            return answers_question(question, sentences, docs)
+        return self.probability(measure(question, sentences, docs, index)) >= self.threshold
