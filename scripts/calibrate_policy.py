@@ -3,8 +3,9 @@
 Every exemplar in bot/policy/requests.yaml is scored by a model trained without it (k folds), so
 the figures say how the checks do on requests they were not trained on. Prints, for a range of
 thresholds: the share of harmful exemplars refused, of look-alikes and ordinary questions refused,
-and (for the safeguarding check) of situations that get the lead and of other questions that get
-it needlessly. The thresholds in detector.py are chosen from this table; the held-out test splits
+(for the safeguarding check) of situations that get the lead and of other questions that get it
+needlessly, and (for the personal-case check) of personal cases declined and of honest questions
+declined with them. The thresholds in detector.py are chosen from this table; the held-out test splits
 in tests/eval/safety_requests.yaml are never used here.
 
 Usage: HF_HUB_OFFLINE=1 python scripts/calibrate_policy.py [--folds 5]
@@ -18,10 +19,17 @@ import logging
 import numpy as np
 
 from bot.config import load_settings
-from bot.policy.detector import SAFEGUARDING_THRESHOLD, THRESHOLD, ExemplarCheck, load_policy
+from bot.policy.detector import (
+    PERSONAL_THRESHOLD,
+    SAFEGUARDING_THRESHOLD,
+    THRESHOLD,
+    ExemplarCheck,
+    load_policy,
+)
 from bot.wiring import build_bot
 
 LOOKALIKE_GROUP = "look-alikes"
+PERSONAL_GROUP = "mention a case"  # the honest questions written with the personal cases
 
 
 def out_of_fold(name, embeddings, policy, positives, negatives, folds, cache, words):
@@ -64,12 +72,14 @@ def main() -> None:
     lookalikes = [q for g, qs in policy.allowed_groups.items() if LOOKALIKE_GROUP in g for q in qs]
     ordinary = [q for g, qs in policy.allowed_groups.items() if LOOKALIKE_GROUP not in g
                 for q in qs]
-    negatives = lookalikes + ordinary
+    personal = list(policy.personal)
+    negatives = lookalikes + ordinary + personal
     pos, neg = out_of_fold("harmful", bot.embeddings, policy, harmful, negatives, args.folds,
                            cache, True)
+    n, m = len(lookalikes), len(lookalikes) + len(ordinary)
     table(f"Harmful requests (now {THRESHOLD}): refused", pos,
-          {"look-alikes refused": neg[:len(lookalikes)], "ordinary refused": neg[len(lookalikes):]},
-          np.arange(0.5, 0.96, 0.05))
+          {"look-alikes refused": neg[:n], "ordinary refused": neg[n:m],
+           "personal cases refused": neg[m:]}, np.arange(0.5, 0.96, 0.05))
     concerns = list(policy.safeguarding.exemplars)
     others = [q for g, qs in policy.allowed_groups.items()
               if g not in policy.safeguarding.same_subject for q in qs if q not in set(concerns)]
@@ -77,6 +87,14 @@ def main() -> None:
                            args.folds, cache, args.safeguarding_words)
     table(f"Safeguarding situations (now {SAFEGUARDING_THRESHOLD}): lead given", pos,
           {"others given lead": neg[:len(others)], "harmful given lead": neg[len(others):]},
+          np.arange(0.3, 0.91, 0.05))
+    near = [q for g, qs in policy.allowed_groups.items() if PERSONAL_GROUP in g for q in qs]
+    rest = [q for g, qs in policy.allowed_groups.items() if PERSONAL_GROUP not in g for q in qs]
+    pos, neg = out_of_fold("personal", bot.embeddings, policy, personal, near + rest + harmful,
+                           args.folds, cache, True)
+    n, m = len(near), len(near) + len(rest)
+    table(f"Personal cases (now {PERSONAL_THRESHOLD}): declined", pos,
+          {"honest near them": neg[:n], "other honest": neg[n:m], "harmful declined": neg[m:]},
           np.arange(0.3, 0.91, 0.05))
 
 

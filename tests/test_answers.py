@@ -5,7 +5,6 @@ import pytest
 from bot.answer.citing import compose
 from bot.answer.replies import EMPTY
 from bot.ingest.sentences import split_sentences
-from bot.policy.safety import is_personal_case
 from bot.search.retrieval import normalise_filters, rrf
 
 
@@ -86,29 +85,6 @@ def test_filter_limits_sources(indexed_bot):
     assert {c.doc_type for c in answer.citations} <= {"evidence"}
 
 
-@pytest.mark.parametrize(("question", "personal"), [
-    ("I was arrested for shoplifting yesterday, am I going to have a criminal record now?", True),
-    pytest.param("The police arrested me for shoplifting last week. Am I going to get a criminal "
-                 "record?", True, marks=pytest.mark.xfail(strict=True, reason=(
-                     "the personal-case rule knows 'I was/got arrested' but not 'arrested me': "
-                     "fitted to the question sets' wording (design review P1)"))),
-    ("will I go to prison for not paying a fine", True),
-    ("I've got a court date next month, what should I wear?", True),
-    ("Is there a visitors centre at HMP Leeds and where do I park?", True),
-    ("I was convicted of a drugs offence ten years ago. Can I still work in a prison?", False),
-    ("I have a caution from years ago, do I have to tell the prison?", False),
-    ("Should our sessions happen in the visits hall or the education block?", False),
-    ("How often would I go to prison each week for a residency?", False),
-    ("Could I end up in prison if I bring my phone in by mistake?", False),
-    ("Will I get a criminal record if I accidentally take my phone in?", False),
-    ("Will I get a ban from the prison if I break the rules?", False),
-    ("Can we display participants' work in the visitors' centre?", False),
-    ("I was charged for parking at the prison last week, can I claim it back as expenses?", False),
-])
-def test_the_askers_own_legal_trouble_and_family_visits_are_personal(question, personal):
-    assert is_personal_case(question) is personal
-
-
 @pytest.mark.parametrize(("question", "abroad"), [
     ("how do norwegian prisons run their arts programmes", True),
     ("How do US prisons run arts projects?", True),
@@ -128,12 +104,6 @@ def test_prisons_abroad_are_recognised_but_art_forms_and_pronouns_are_not(questi
     from bot.policy.scope import is_abroad
 
     assert is_abroad(question) is abroad
-
-
-def test_personal_cases_are_declined_and_signposted(indexed_bot):
-    assert is_personal_case("My son got 3 years, can he appeal?")
-    answer = indexed_bot.ask("My son got 3 years, can he appeal?")
-    assert not answer.grounded and "solicitor" in answer.text
 
 
 @pytest.mark.parametrize(("question", "added"), [

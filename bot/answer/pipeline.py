@@ -2,7 +2,8 @@
 
 :class:`QuestionPipeline` runs the steps in order: the question made standalone (an LLM rewrite,
 or an offline rule for follow-ups), the policy checks (a harmful request is refused citing the
-rules; a safeguarding situation gets "Tell staff now" first), the search (:func:`find_passages`,
+rules; a question about one person's own case is declined with a pointer; a safeguarding situation
+gets "Tell staff now" first), the search (:func:`find_passages`,
 also used by ``eval``), the scope judgement (an honest decline with a pointer when the library
 does not cover it), then the extractive answer, or the LLM's with the same "does the library
 answer?" test first and a fallback to the extractive answer, with a notice, when its server fails.
@@ -23,7 +24,6 @@ from bot.answer.replies import EMPTY, LLM_DOWN, TRUNCATED, decline, refuse
 from bot.config import Settings
 from bot.documents import Answer
 from bot.policy.colloquial import expand
-from bot.policy.safety import is_personal_case
 from bot.policy.scope import ScopeJudge
 from bot.search.retrieval import HybridRetriever, normalise_filters
 
@@ -145,8 +145,6 @@ class QuestionPipeline:
         flt = normalise_filters(filters)
         searched = self._standalone(question, history)
         prepared = _Prepared(question, searched, notice)
-        if is_personal_case(question):
-            return prepared.finish(decline(question, [], personal=True))
         retriever = self.retriever()
         checks = self.policy_checks()
         own = self.embeddings.embed_query(question) if checks else None
@@ -166,6 +164,12 @@ class QuestionPipeline:
         prepared.index = retriever.index
         verdict = (self.scope.judge(prepared.query, prepared.q_vec, prepared.docs, retriever.index)
                    if prepared.docs else None)
+        # One person's own case (an appeal, a release date, a relative's transfer) gets a pointer
+        # to a solicitor or the establishment; a question unrelated to the library ("who won the
+        # league?") is not judged as one: the check learnt only from questions about this field.
+        if (checks and checks.personal is not None and verdict is not None
+                and verdict.reason != "unrelated" and checks.personal.matches(question, own)):
+            return prepared.finish(decline(question, [], personal=True))
         # Someone at risk, told in the asker's own words, gets the guidance on what to do even
         # when the words match it weakly; another organisation's business is still declined.
         concern = prepared.lead is not None and verdict is not None and verdict.reason in (

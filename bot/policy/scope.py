@@ -9,7 +9,7 @@ Three checks, cheapest first, decide whether the bot answers from the passages i
    statistics) are recognised by their similarity to short descriptions of those areas, when
    that is at least their similarity to any passage; sentencing law and prisons in other
    countries are also recognised by their words;
-3. personal cases and harmful requests are handled earlier, in :mod:`bot.policy.safety`.
+3. personal cases and harmful requests are handled earlier, in :mod:`bot.policy.detector`.
 The thresholds were calibrated on the project's question set (see docs/quality.md).
 """
 
