@@ -114,17 +114,17 @@ def test_pdf_answers_cite_pages(corpus_bot):
 # grounded answers, declines and refusals (docs/quality.md). Floors sit just under the figures
 # measured when they were set, so a change that makes answers worse fails here. Since session 6
 # the answer check (bot.answer.deciding) declines more: key fact floors came down (questions 0.55
-# -> 0.54, fresh 0.42 -> 0.38) as declines rose (independent tune 0.25 -> 0.54) and wrong answers
-# fell (questions 0.28 -> 0.24, independent tune 0.45 -> 0.34).
+# -> 0.52, fresh 0.42 -> 0.36) as declines rose (independent tune 0.25 -> 0.52) and wrong answers
+# fell (questions 0.28 -> 0.24, independent tune 0.45 -> 0.28; the library grew too).
 @pytest.mark.parametrize(("name", "part", "floors", "ceiling"), [
     ("tests/eval/questions.yaml", "all",
-     {"key_fact": 0.52, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.26),
+     {"key_fact": 0.50, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.26),
     # Written later by someone who had not seen the tuning.
     ("tests/eval/fresh_questions.yaml", "all",
      {"key_fact": 0.35, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.34),
     # Real questions from public sources, written blind (issue #13); the holdout part is kept
     # out of the gate and looked at once.
-    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.53, "declined": 0.5}, 0.36),
+    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.55, "declined": 0.5}, 0.30),
     # The coverage map (issue #15): every question the library is meant to answer, answered.
     ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.97}, 0.02),
 ])
