@@ -61,8 +61,16 @@ class Chunk:
 
 def heading_text(metadata: dict[str, Any]) -> str:
     """The heading a passage sits under (its section, or the document's title): the search
-    ranks these too, and the indexer embeds them (bot.search.retrieval, bot.ingest.indexer)."""
-    return str(metadata.get("section") or metadata.get("title") or "")
+    ranks these too, the answer check compares them with the question, and the indexer embeds
+    them (bot.search.retrieval, bot.answer.deciding, bot.ingest.indexer). Every evidence summary
+    has the same six headings ("Who took part", "What it found"), which alone say nothing about
+    which study a section is in, so theirs carry the study's title: "Musical Pathways: Who took
+    part". Measured on the question sets (docs/quality.md, session 6), about neutral for the key
+    fact and fewer wrong answers; summaries' own questions ("Who took part in X?") are answered."""
+    section, title = metadata.get("section"), metadata.get("title")
+    if metadata.get("doc_type") == "evidence" and section and title and section != title:
+        return f"{title}: {section}"
+    return str(section or title or "")
 
 
 # A document's list of sources, by its whole heading ("Source", "Sources and further reading"):

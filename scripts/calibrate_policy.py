@@ -20,6 +20,7 @@ import numpy as np
 
 from bot.config import load_settings
 from bot.policy.detector import (
+    AREAS_THRESHOLD,
     PERSONAL_THRESHOLD,
     SAFEGUARDING_THRESHOLD,
     THRESHOLD,
@@ -30,6 +31,7 @@ from bot.wiring import build_bot
 
 LOOKALIKE_GROUP = "look-alikes"
 PERSONAL_GROUP = "mention a case"  # the honest questions written with the personal cases
+AREAS_GROUP = "other organisations' business"  # ... and with the out-of-scope areas
 
 
 def out_of_fold(name, embeddings, policy, positives, negatives, folds, cache, words):
@@ -95,6 +97,15 @@ def main() -> None:
     n, m = len(near), len(near) + len(rest)
     table(f"Personal cases (now {PERSONAL_THRESHOLD}): declined", pos,
           {"honest near them": neg[:n], "other honest": neg[n:m], "harmful declined": neg[m:]},
+          np.arange(0.3, 0.91, 0.05))
+    elsewhere = [t for a in policy.areas for t in a.exemplars]
+    near = [q for g, qs in policy.allowed_groups.items() if AREAS_GROUP in g for q in qs]
+    rest = [q for g, qs in policy.allowed_groups.items() if AREAS_GROUP not in g for q in qs]
+    pos, neg = out_of_fold("areas", bot.embeddings, policy, elsewhere,
+                           near + rest + harmful + personal, args.folds, cache, True)
+    n, m = len(near), len(near) + len(rest)
+    table(f"Other organisations' business (now {AREAS_THRESHOLD}): declined", pos,
+          {"honest near them": neg[:n], "other honest": neg[n:m], "harmful or personal": neg[m:]},
           np.arange(0.3, 0.91, 0.05))
 
 

@@ -85,7 +85,8 @@ def test_a_definition_is_not_followed_by_the_same_definition_from_another_docume
     # the guide and the glossary both define the Justice Data Lab: one is enough
     answer = corpus_bot.ask("Tell me what the Justice Data Lab is")
     assert answer.grounded and "Justice Data Lab" in answer.text
-    assert "Also relevant" not in answer.text, answer.text
+    assert answer.text.lower().count("matched control group") <= 1, answer.text
+    assert answer.text.lower().count("is a ministry of justice service") <= 1, answer.text
 
 
 def test_unrelated_question_is_declined(corpus_bot):
@@ -175,6 +176,18 @@ def test_a_question_about_visiting_a_prisoner_is_declined(corpus_bot):
     """Visits are not the guidance's business (the scope's visits area, or a personal case)."""
     answer = corpus_bot.ask("Is there a visitors centre at HMP Leeds and where do I park?")
     assert not answer.grounded and not answer.refused
+
+
+@pytest.mark.parametrize(("question", "pointer"), [
+    ("What time do visits start at HMP Durham on a Saturday?", "GOV.UK pages on staying in touch"),
+    ("What A-levels do I need to train as a prison officer?", "recruitment pages"),
+])
+def test_other_organisations_business_is_declined_with_where_to_ask(corpus_bot, question,
+                                                                    pointer):
+    """The out-of-scope areas (bot/policy/requests.yaml): their descriptions and the areas check
+    learnt from their exemplars."""
+    answer = corpus_bot.ask(question)
+    assert not answer.grounded and not answer.refused and pointer in answer.text, answer.text
 
 
 def test_personal_cases_are_declined_and_signposted(corpus_bot):

@@ -62,6 +62,10 @@ def test_policy_file_is_complete():
     assert policy.allowed and policy.concealment and policy.honest
     assert policy.safeguarding.lead.startswith("Tell staff now")
     assert policy.safeguarding.exemplars
+    assert len(policy.personal) >= 200
+    assert {a.id for a in policy.areas} >= {"visits", "sentencing_law", "abroad"}
+    for area in policy.areas:
+        assert area.description and area.pointer and len(area.exemplars) >= 20, area.id
 
 
 def test_more_exemplars_join_their_category_and_unknown_ones_are_an_error(tmp_path):
@@ -73,7 +77,9 @@ def test_more_exemplars_join_their_category_and_unknown_ones_are_an_error(tmp_pa
     more.write_text(yaml.safe_dump({
         "categories": {"money": ["Can you wire him fifty quid for canteen on the quiet?"]},
         "allowed": {"extra": ["How do I pay a former participant for a commission?"]},
-        "safeguarding": ["He said he will not be around after Friday."]}))
+        "safeguarding": ["He said he will not be around after Friday."],
+        "personal_cases": ["When is my cousin's parole hearing?"],
+        "out_of_scope_areas": {"visits": ["Can I bring my kids to see their dad on Sunday?"]}}))
     base = load_policy(POLICY, None)
     merged = load_policy(POLICY, more)
     money = {c.id: c for c in merged.categories}["money"]
@@ -81,8 +87,14 @@ def test_more_exemplars_join_their_category_and_unknown_ones_are_an_error(tmp_pa
     assert len(money.exemplars) == len({c.id: c for c in base.categories}["money"].exemplars) + 1
     assert merged.allowed_groups["extra"] == ["How do I pay a former participant for a commission?"]
     assert len(merged.safeguarding.exemplars) == len(base.safeguarding.exemplars) + 1
+    assert merged.personal[-1] == "When is my cousin's parole hearing?"
+    visits = {a.id: a for a in merged.areas}["visits"]
+    assert visits.exemplars[-1] == "Can I bring my kids to see their dad on Sunday?"
     more.write_text(yaml.safe_dump({"categories": {"no-such-category": ["anything"]}}))
     with pytest.raises(ValueError, match="no-such-category"):
+        load_policy(POLICY, more)
+    more.write_text(yaml.safe_dump({"out_of_scope_areas": {"no-such-area": ["anything"]}}))
+    with pytest.raises(ValueError, match="no-such-area"):
         load_policy(POLICY, more)
 
 

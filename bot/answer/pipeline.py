@@ -167,9 +167,12 @@ class QuestionPipeline:
         # One person's own case (an appeal, a release date, a relative's transfer) gets a pointer
         # to a solicitor or the establishment; a question unrelated to the library ("who won the
         # league?") is not judged as one: the check learnt only from questions about this field.
-        if (checks and checks.personal is not None and verdict is not None
-                and verdict.reason != "unrelated" and checks.personal.matches(question, own)):
-            return prepared.finish(decline(question, [], personal=True))
+        if checks and verdict is not None and verdict.reason != "unrelated":
+            if checks.personal is not None and checks.personal.matches(question, own):
+                return prepared.finish(decline(question, [], personal=True))
+            area = checks.area(question, own)
+            if area is not None:  # another organisation's business: say where to ask
+                return prepared.finish(decline(question, prepared.docs, pointer=area.pointer))
         # Someone at risk, told in the asker's own words, gets the guidance on what to do even
         # when the words match it weakly; another organisation's business is still declined.
         concern = prepared.lead is not None and verdict is not None and verdict.reason in (

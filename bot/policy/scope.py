@@ -6,9 +6,10 @@ Three checks, cheapest first, decide whether the bot answers from the passages i
 2. out-of-scope areas: questions that sound close to the library but belong to someone else
    (families visiting or sending money, prison officer and probation careers, sentencing law,
    therapy training, selling art, writing an artist statement, setting up a business, prison
-   statistics) are recognised by their similarity to short descriptions of those areas, when
-   that is at least their similarity to any passage; sentencing law and prisons in other
-   countries are also recognised by their words;
+   statistics) are recognised by their similarity to short descriptions of those areas (data:
+   the policy file's ``out_of_scope_areas``), when that is at least their similarity to any
+   passage, and by the areas check learnt from their exemplars (bot.policy.detector); sentencing
+   law and prisons in other countries are also recognised by their words;
 3. personal cases and harmful requests are handled earlier, in :mod:`bot.policy.detector`.
 The thresholds were calibrated on the project's question set (see docs/quality.md).
 """
@@ -26,38 +27,6 @@ from langchain_core.documents import Document
 from bot.search.retrieval import SearchIndex, query_tokens, search_text
 
 LAW_POINTER = "For legal questions, speak to a solicitor or a legal advice service."
-OUT_OF_SCOPE_AREAS: list[tuple[str, str]] = [
-    ("How do I visit someone in prison? Booking a visit, visiting times and visiting rules for "
-     "family and friends.",
-     "For visits, contact the prison itself or see the GOV.UK pages on staying in touch with "
-     "someone in prison."),
-    ("How do I send money, letters or parcels to a prisoner who is a family member or friend?",
-     "For sending money or post to someone in prison, see the GOV.UK pages on staying in touch "
-     "with someone in prison, or ask the prison."),
-    ("How do I become a prison officer? Jobs, careers, pay and training in the prison service.",
-     "For careers in the prison service, see HM Prison and Probation Service's recruitment "
-     "pages."),
-    ("What sentence would someone get for a crime? Sentencing guidelines, criminal law, court "
-     "cases, appeals, parole hearings and compensation.",
-     LAW_POINTER),
-    ("How do I become a probation officer? Training, qualifications, jobs and careers in the "
-     "probation service.",
-     "For careers in probation, see HM Prison and Probation Service's recruitment pages."),
-    ("Help me write an artist statement, CV, portfolio or gallery proposal for my own "
-     "exhibition or art practice.",
-     "For help with your own art practice, ask an artists' professional body or a local arts "
-     "development agency."),
-    ("How do I set up a limited company or register as self-employed? Tax returns, accounts, "
-     "insurance and bookkeeping for a freelance business.",
-     "For setting up and running a business, see GOV.UK's pages on working for yourself, or ask "
-     "an accountant."),
-    ("How do I train and qualify as an art therapist, drama therapist or music therapist?",
-     "For therapy training, see the professional bodies for the arts therapies."),
-    ("How should I price, sell or market my own paintings at galleries and art fairs?",
-     "For selling your own work, ask an artists' professional body or a local arts agency."),
-    ("Prison statistics and politics: prison population figures and prisoners' right to vote.",
-     "For statistics and policy, see the Ministry of Justice's published statistics."),
-]
 
 MIN_DENSE = 0.26         # below this the best passage is unrelated, whatever else
 MIN_COMBINED = 0.45      # dense + 0.5 x IDF-weighted term coverage of the top passages
@@ -149,17 +118,23 @@ class Verdict:
 
 class ScopeJudge:
     def __init__(self, embeddings, min_dense: float = MIN_DENSE,
-                 min_combined: float = MIN_COMBINED) -> None:
+                 min_combined: float = MIN_COMBINED,
+                 areas: Sequence[tuple[str, str]] | None = None) -> None:
+        """``areas``: (description, pointer) of each out-of-scope area; by default those of the
+        policy file (bot/policy/requests.yaml)."""
+        from bot.policy.detector import load_policy
+
         self.embeddings = embeddings
         self.min_dense = min_dense
         self.min_combined = min_combined
+        self.areas = list(areas) if areas is not None else [
+            (a.description, a.pointer) for a in load_policy().areas]
         self._areas: np.ndarray | None = None
 
     def _area_vectors(self) -> np.ndarray:
         if self._areas is None:
             self._areas = np.asarray(
-                self.embeddings.embed_documents([a for a, _ in OUT_OF_SCOPE_AREAS]),
-                dtype=np.float32)
+                self.embeddings.embed_documents([a for a, _ in self.areas]), dtype=np.float32)
         return self._areas
 
     def coverage(self, question: str, docs: Sequence[Document], index: SearchIndex) -> float:
@@ -189,10 +164,11 @@ class ScopeJudge:
             return Verdict(False, "abroad", ABROAD_POINTER, dense=dense)
         if LAW.search(question) and dense < OWN_LAW:
             return Verdict(False, "area", LAW_POINTER, dense=dense)
-        sims = self._area_vectors() @ np.asarray(q_vec, dtype=np.float32)
+        sims = self._area_vectors() @ np.asarray(q_vec, dtype=np.float32) if self.areas \
+            else np.zeros(1)
         best_area = int(np.argmax(sims))
-        if sims[best_area] >= AREA_MIN and sims[best_area] >= dense + AREA_MARGIN:
-            return Verdict(False, "area", OUT_OF_SCOPE_AREAS[best_area][1], dense=dense)
+        if self.areas and sims[best_area] >= AREA_MIN and sims[best_area] >= dense + AREA_MARGIN:
+            return Verdict(False, "area", self.areas[best_area][1], dense=dense)
         coverage = self.coverage(question, docs, index)
         if dense + 0.5 * coverage < self.min_combined:
             return Verdict(False, "weak", dense=dense, coverage=coverage)

@@ -198,22 +198,14 @@ class SearchIndex:
         rows = rows[np.argsort(-scores[rows])]
         return [(int(r), float(scores[r])) for r in rows if np.isfinite(scores[r])]
 
-    def similarities(self, vector: Sequence[float], rows: Sequence[int]) -> dict[int, float]:
-        """Cosine similarity of ``rows`` to the question, from the vectors already in memory
-        (no call to Chroma per question)."""
-        if not rows:
+    def similarities(self, vector: Sequence[float] | None, rows: Sequence[int],
+                     headings: bool = False) -> dict[int, float]:
+        """Cosine similarity to the question of ``rows`` (or their section headings) from the
+        vectors in memory (no call to Chroma per question); empty with nothing to compare."""
+        matrix = self.heading_vectors if headings else self.vectors
+        if vector is None or not rows or matrix is None:
             return {}
-        scores = self.vectors[list(rows)] @ np.asarray(vector, dtype=np.float32)
-        return {int(r): float(v) for r, v in zip(rows, scores)}
-
-    def heading_similarities(self, vector: Sequence[float] | None, rows: Sequence[int]
-                             ) -> dict[int, float]:
-        """Cosine similarity of ``rows``' section headings to the question (empty without
-        heading vectors): how the answer check (bot.answer.deciding) tells a section written
-        for the question from one that shares its words."""
-        if vector is None or not rows or self.heading_vectors is None:
-            return {}
-        scores = self.heading_vectors[list(rows)] @ np.asarray(vector, dtype=np.float32)
+        scores = matrix[list(rows)] @ np.asarray(vector, dtype=np.float32)
         return {int(r): float(v) for r, v in zip(rows, scores)}
 
 
@@ -365,10 +357,8 @@ class HybridRetriever(BaseRetriever):
             chosen.append(row)
             if len(chosen) >= k:
                 break
-        if vector is not None:
-            missing = [r for r in chosen if r not in dense_score]
-            dense_score.update(index.similarities(vector, missing))
-        heading = index.heading_similarities(vector, chosen)
+        dense_score.update(index.similarities(vector, [r for r in chosen if r not in dense_score]))
+        heading = index.similarities(vector, chosen, headings=True)
         return [Hit(row, fused[row], dense_score.get(row),
                     float(scores[row]) if len(scores) else 0.0, heading.get(row))
                 for row in chosen]
@@ -392,10 +382,10 @@ class HybridRetriever(BaseRetriever):
             if not rows:
                 return docs
             # The findings passage closest to the question (a long section has several).
-            similar = index.similarities(vector, rows) if vector is not None else {}
+            similar = index.similarities(vector, rows)
             row = max(rows, key=lambda r: (similar.get(r, 0.0),
                                            -int(index.metadatas[r].get("position", 0))))
-            heading = index.heading_similarities(vector, [row])
+            heading = index.similarities(vector, [row], headings=True)
             found = self.to_document(Hit(row, 0.0, similar.get(row), 0.0, heading.get(row)))
             at = docs.index(doc) + 1
             # The lowest-ranked passage makes room only when the list is full.
