@@ -157,3 +157,26 @@ def test_a_follow_ups_history_may_give_each_turn_with_its_role():
         {"role": "user", "content": "Do I need a DBS check for a YOI?"},
         {"role": "assistant", "content": "Yes: an enhanced check."},
         {"role": "user", "content": "And for probation?"}]
+
+
+def test_policy_scores_match_scikit_learns_transform():
+    """The checks score a question without scikit-learn's per-call input checks
+    (bot.policy.detector._tfidf): the same TF-IDF row as ``transform``, for word pairs and
+    character n-grams, unseen words and an empty text."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from bot.policy.detector import _tfidf
+
+    texts = ["How do I get a phone past the gate?", "Can I bring my phone in by mistake?",
+             "how do i report a phone i found", "Who do I tell about a phone?"]
+    for vectoriser in (TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                       TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
+                                       min_df=2)):
+        vectoriser.fit(texts)
+        analyse = vectoriser.build_analyzer()
+        for text in texts + ["phone phone phone gate", "zebra crossing", ""]:
+            expected = vectoriser.transform([text]).toarray()[0]
+            rows, values = _tfidf(vectoriser, analyse(text))
+            got = np.zeros_like(expected)
+            got[rows] = values
+            assert np.allclose(got, expected, atol=1e-12), text

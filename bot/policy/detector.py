@@ -14,6 +14,7 @@ exemplars (scripts/calibrate_policy.py); the held-out safety set
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,25 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = STEP
     return w, b
 
 
+def _tfidf(vectoriser: Any, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """What a fitted TfidfVectorizer (sublinear tf, l2 norm) makes of one text's terms, as the
+    columns and values of its one row: the same figures as ``transform``, without the input
+    checks that made each policy check cost about 2 ms a question (docs/benchmarks.md)."""
+    vocabulary = vectoriser.vocabulary_
+    counts: dict[int, int] = {}
+    for term in terms:
+        column = vocabulary.get(term)
+        if column is not None:
+            counts[column] = counts.get(column, 0) + 1
+    if not counts:
+        return np.zeros(0, dtype=np.intp), np.zeros(0)
+    rows = np.fromiter(counts, dtype=np.intp, count=len(counts))
+    values = (np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))) + 1.0) \
+        * vectoriser.idf_[rows]
+    norm = float(np.sqrt(values @ values))
+    return rows, values / norm if norm else values
+
+
 class ExemplarCheck:
     """A logistic model trained on first use on ``positives`` against ``negatives``;
     ``probability(text, vector)`` is how likely a question is one of the positives.
@@ -185,6 +205,7 @@ class ExemplarCheck:
         self.words = words
         self._lock = threading.Lock()
         self._model: Any = None
+        self._weights: Any = None
         self._exemplars: np.ndarray | None = None
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
@@ -236,11 +257,17 @@ class ExemplarCheck:
         if not self.words:
             w, b = self._model
             return float(1 / (1 + np.exp(-(dense[0] @ w + b))))
-        from scipy.sparse import csr_matrix, hstack
-
         word, char, model = self._model
-        x = hstack([word.transform([text]), char.transform([text]), csr_matrix(dense)]).tocsr()
-        return float(model.predict_proba(x)[0, 1])
+        if self._weights is None:  # the fitted model as plain arrays (see _tfidf)
+            self._weights = (model.coef_[0], float(model.intercept_[0]),
+                             word.build_analyzer(), char.build_analyzer())
+        coef, bias, words, chars = self._weights
+        z = bias + float(dense[0] @ coef[len(word.vocabulary_) + len(char.vocabulary_):])
+        for offset, vectoriser, analyse in ((0, word, words),
+                                            (len(word.vocabulary_), char, chars)):
+            rows, values = _tfidf(vectoriser, analyse(text))
+            z += float(values @ coef[offset + rows]) if len(rows) else 0.0
+        return 1 / (1 + math.exp(-z))
 
     def matches(self, text: str, vector) -> bool:
         return self.probability(text, vector) >= self.threshold
