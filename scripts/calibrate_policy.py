@@ -52,6 +52,13 @@ def out_of_fold(name, embeddings, policy, positives, negatives, folds, cache, wo
     return probs[:len(positives)], probs[len(positives):]
 
 
+def split_allowed(policy, marker: str) -> tuple[list[str], list[str]]:
+    """The honest questions of the groups whose name holds ``marker``, and all the others."""
+    groups = policy.allowed_groups.items()
+    return ([q for g, qs in groups if marker in g for q in qs],
+            [q for g, qs in groups if marker not in g for q in qs])
+
+
 def table(label, pos, neg_groups, thresholds):
     print(f"\n{label}")
     print("threshold  positives  " + "  ".join(f"{g[:18]:>18}" for g in neg_groups))
@@ -71,9 +78,7 @@ def main() -> None:
     policy = load_policy()
     cache = bot.cache()
     harmful = [t for c in policy.categories for t in c.exemplars]
-    lookalikes = [q for g, qs in policy.allowed_groups.items() if LOOKALIKE_GROUP in g for q in qs]
-    ordinary = [q for g, qs in policy.allowed_groups.items() if LOOKALIKE_GROUP not in g
-                for q in qs]
+    lookalikes, ordinary = split_allowed(policy, LOOKALIKE_GROUP)
     personal = list(policy.personal)
     negatives = lookalikes + ordinary + personal
     pos, neg = out_of_fold("harmful", bot.embeddings, policy, harmful, negatives, args.folds,
@@ -90,8 +95,7 @@ def main() -> None:
     table(f"Safeguarding situations (now {SAFEGUARDING_THRESHOLD}): lead given", pos,
           {"others given lead": neg[:len(others)], "harmful given lead": neg[len(others):]},
           np.arange(0.3, 0.91, 0.05))
-    near = [q for g, qs in policy.allowed_groups.items() if PERSONAL_GROUP in g for q in qs]
-    rest = [q for g, qs in policy.allowed_groups.items() if PERSONAL_GROUP not in g for q in qs]
+    near, rest = split_allowed(policy, PERSONAL_GROUP)
     pos, neg = out_of_fold("personal", bot.embeddings, policy, personal, near + rest + harmful,
                            args.folds, cache, True)
     n, m = len(near), len(near) + len(rest)
@@ -99,8 +103,7 @@ def main() -> None:
           {"honest near them": neg[:n], "other honest": neg[n:m], "harmful declined": neg[m:]},
           np.arange(0.3, 0.91, 0.05))
     elsewhere = [t for a in policy.areas for t in a.exemplars]
-    near = [q for g, qs in policy.allowed_groups.items() if AREAS_GROUP in g for q in qs]
-    rest = [q for g, qs in policy.allowed_groups.items() if AREAS_GROUP not in g for q in qs]
+    near, rest = split_allowed(policy, AREAS_GROUP)
     pos, neg = out_of_fold("areas", bot.embeddings, policy, elsewhere,
                            near + rest + harmful + personal, args.folds, cache, True)
     n, m = len(near), len(near) + len(rest)

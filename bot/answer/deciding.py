@@ -32,7 +32,9 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+from bot.answer.extractive import answers_question, coverage
 from bot.ingest.sentences import Sentence
+from bot.search.retrieval import query_tokens, search_text
 
 CHECK_FILE = Path(__file__).with_name("answer_check.json")
 FEATURES = ("coverage", "idf_coverage", "missing_rare", "heading", "best_passage")
@@ -42,9 +44,6 @@ def measure(question: str, sentences: Sequence[Sentence], docs: Sequence[Documen
             index: Any) -> dict[str, float]:
     """The five measurements of how well the answer's leading section fits the question.
     ``index`` is the live SearchIndex (for how often each word is used, and its stemmer)."""
-    from bot.answer.extractive import coverage
-    from bot.search.retrieval import query_tokens, search_text
-
     lead = sentences[0].passage if sentences else 0
     doc = docs[lead]
     tokens = set(query_tokens(question, index.stemmer))
@@ -96,8 +95,6 @@ class AnswerCheck:
     def answers(self, question: str, sentences: Sequence[Sentence], docs: Sequence[Document],
                 index: Any = None) -> bool:
         """Whether to answer with ``sentences`` (the extractive answerer's choice)."""
-        from bot.answer.extractive import answers_question
-
         if not sentences:
             return False
         if index is None or not len(index):

@@ -251,6 +251,11 @@ class ExemplarCheck:
             assert self._exemplars is not None
             return self._exemplars
 
+    def nearest(self, vector) -> int:
+        """The index of the positive exemplar nearest to a question's vector."""
+        v = np.asarray(vector, dtype=np.float32)
+        return int(np.argmax(self.exemplar_vectors() @ (v / (np.linalg.norm(v) + 1e-9))))
+
     def probability(self, text: str, vector) -> float:
         self.exemplar_vectors()
         dense = self._dense([text], np.asarray(vector))
@@ -308,12 +313,8 @@ class PolicyChecks:
         when the areas check says it is the library's business."""
         if self.areas is None or not self.areas.matches(question, vector):
             return None
-        exemplars = self.areas.exemplar_vectors()
-        v = np.asarray(vector, dtype=np.float32)
-        return self._area_of[int(np.argmax(exemplars @ (v / (np.linalg.norm(v) + 1e-9))))]
+        return self._area_of[self.areas.nearest(vector)]
 
     def category(self, vector) -> str:
         """The category of the harmful exemplar nearest to a question (for the staff report)."""
-        exemplars = self.harm.exemplar_vectors()
-        v = np.asarray(vector, dtype=np.float32)
-        return self._category_of[int(np.argmax(exemplars @ (v / (np.linalg.norm(v) + 1e-9))))]
+        return self._category_of[self.harm.nearest(vector)]

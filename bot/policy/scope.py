@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from langchain_core.documents import Document
@@ -121,15 +122,20 @@ class ScopeJudge:
                  min_combined: float = MIN_COMBINED,
                  areas: Sequence[tuple[str, str]] | None = None) -> None:
         """``areas``: (description, pointer) of each out-of-scope area; by default those of the
-        policy file (bot/policy/requests.yaml)."""
-        from bot.policy.detector import load_policy
-
+        policy file (bot/policy/requests.yaml), read on the first question."""
         self.embeddings = embeddings
         self.min_dense = min_dense
         self.min_combined = min_combined
-        self.areas = list(areas) if areas is not None else [
-            (a.description, a.pointer) for a in load_policy().areas]
+        if areas is not None:
+            self.areas = list(areas)
         self._areas: np.ndarray | None = None
+
+    @cached_property
+    def areas(self) -> list[tuple[str, str]]:
+        from bot.policy.detector import load_policy
+
+        # descriptions and pointers only: the exemplars (exemplars.yaml) are the detector's
+        return [(a.description, a.pointer) for a in load_policy(more=None).areas]
 
     def _area_vectors(self) -> np.ndarray:
         if self._areas is None:
@@ -164,11 +170,11 @@ class ScopeJudge:
             return Verdict(False, "abroad", ABROAD_POINTER, dense=dense)
         if LAW.search(question) and dense < OWN_LAW:
             return Verdict(False, "area", LAW_POINTER, dense=dense)
-        sims = self._area_vectors() @ np.asarray(q_vec, dtype=np.float32) if self.areas \
-            else np.zeros(1)
-        best_area = int(np.argmax(sims))
-        if self.areas and sims[best_area] >= AREA_MIN and sims[best_area] >= dense + AREA_MARGIN:
-            return Verdict(False, "area", self.areas[best_area][1], dense=dense)
+        if self.areas:
+            sims = self._area_vectors() @ np.asarray(q_vec, dtype=np.float32)
+            best = int(np.argmax(sims))
+            if sims[best] >= AREA_MIN and sims[best] >= dense + AREA_MARGIN:
+                return Verdict(False, "area", self.areas[best][1], dense=dense)
         coverage = self.coverage(question, docs, index)
         if dense + 0.5 * coverage < self.min_combined:
             return Verdict(False, "weak", dense=dense, coverage=coverage)
