@@ -212,3 +212,26 @@ def test_a_reading_list_is_known_by_its_whole_heading():
     # content whose heading only begins with the word is answerable (an evidence summary has one)
     for heading in ("Sources differ on the reoffending figures", "Sourcing materials", None):
         assert not is_reading_list(heading), heading
+
+
+def test_the_sections_best_sentence_is_said_second_unless_it_leans_back():
+    """The first two sentences are what a reader takes as the answer: the section's opening,
+    then the sentence that matches the question best; the citation still quotes the passage."""
+    from langchain_core.documents import Document
+
+    from bot.answer.extractive import _best_second
+
+    text = ("Vetting is needed for all regular work. Forms go to the prison. You sign a form. "
+            "Checks usually take six to eight weeks. These checks cover convictions.")
+    docs = [Document(page_content=text, metadata={"source": "guidance/v.md", "section": "V"})]
+    sentences = split_sentences(text, 0)
+    reordered = _best_second(sentences, sentences[3])
+    answer, citations = compose(reordered, docs, in_given_order=True)
+    assert answer.startswith("Vetting is needed for all regular work [1]. Checks usually take "
+                             "six to eight weeks [1]. Forms go to the prison [1].")
+    assert citations[0].quote == text  # one verbatim span, whatever the order said
+    assert compose(reordered, docs)[0].startswith("Vetting is needed for all regular work [1]. "
+                                                  "Forms go")
+    # a sentence that points back at the one before it keeps its place
+    assert _best_second(sentences, sentences[4]) == sentences
+    assert _best_second(sentences, sentences[1]) == sentences  # already second

@@ -55,14 +55,15 @@ def citation_for(n: int, doc: Document, quote: str) -> Citation:
 RELATED = "Also relevant: "
 
 
-def compose(sentences: Sequence[Sentence], docs: Sequence[Document], mark_related: bool = False
-            ) -> tuple[str, list[Citation]]:
+def compose(sentences: Sequence[Sentence], docs: Sequence[Document], mark_related: bool = False,
+            in_given_order: bool = False) -> tuple[str, list[Citation]]:
     """Answer text with [n] markers and the citations they point to, numbered in order of use.
 
     Sentences from one passage that sit close together share one citation whose quote is the
     verbatim span covering them. Each passage's sentences make one paragraph; with
     ``mark_related``, a paragraph from another section than the first one's begins with
-    :data:`RELATED`.
+    :data:`RELATED`. A passage's sentences are said in the document's order, or with
+    ``in_given_order`` in the order given.
     """
     groups: dict[int, list[Sentence]] = {}
     for s in sentences:
@@ -83,7 +84,9 @@ def compose(sentences: Sequence[Sentence], docs: Sequence[Document], mark_relate
     first_use: dict[int, int] = {}
     for i, s in enumerate(sentences):
         first_use.setdefault(s.passage, i)
-    ordered = sorted(sentences, key=lambda s: (first_use[s.passage], s.start))
+    position = {id(s): i for i, s in enumerate(sentences)}
+    ordered = sorted(sentences, key=lambda s: (first_use[s.passage],
+                                               position[id(s)] if in_given_order else s.start))
     paragraphs: list[tuple[Sentence, list[str]]] = []  # (its first sentence, its parts)
     for i, s in enumerate(ordered):
         if i == 0 or s.passage != ordered[i - 1].passage:
