@@ -116,18 +116,22 @@ def test_pdf_answers_cite_pages(corpus_bot):
 # measured when they were set, so a change that makes answers worse fails here. Since session 6
 # the answer check (bot.answer.deciding) declines more: key fact floors came down (questions 0.55
 # -> 0.52, fresh 0.42 -> 0.36) as declines rose (independent tune 0.25 -> 0.52) and wrong answers
-# fell (questions 0.28 -> 0.24, independent tune 0.45 -> 0.28; the library grew too).
+# fell (questions 0.28 -> 0.24, independent tune 0.45 -> 0.28; the library grew too). Session
+# 7 refitted it with the fifth set and raised its threshold from 0.35 to 0.40 (each set scored
+# by a model fitted on the others: 19 fewer right answers for 32 fewer wrong ones): key fact
+# floors came down again (questions 0.497, independent tune 0.53, inventory 0.971 measured) and
+# the ceilings on wrong answers with them (questions 0.216, fresh 0.244, independent tune 0.248).
 @pytest.mark.parametrize(("name", "part", "floors", "ceiling"), [
     ("tests/eval/questions.yaml", "all",
-     {"key_fact": 0.50, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.26),
+     {"key_fact": 0.48, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.24),
     # Written later by someone who had not seen the tuning.
     ("tests/eval/fresh_questions.yaml", "all",
-     {"key_fact": 0.35, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.34),
+     {"key_fact": 0.34, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.27),
     # Real questions from public sources, written blind (issue #13); the holdout part is kept
     # out of the gate and looked at once.
-    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.55, "declined": 0.5}, 0.30),
+    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.52, "declined": 0.58}, 0.27),
     # The coverage map (issue #15): every question the library is meant to answer, answered.
-    ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.97}, 0.02),
+    ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.96}, 0.02),
 ])
 def test_question_set_gate(corpus_bot, name, part, floors, ceiling):
     result = evaluate_questions(corpus_bot, REPO / name, ["hybrid"], part=part)
@@ -265,7 +269,7 @@ def test_a_question_about_what_a_study_changed_is_answered_from_its_findings(cor
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "the answer check (bot.answer.deciding) puts this covered question at 0.33 against 0.35: "
+    "the answer check (bot.answer.deciding) puts this covered question at 0.34 against 0.40: "
     "the summary's title names Family Man and Fathers Inside, not Man Up, so its heading is "
     "far from the question, and the question's words are spread over the summary "
     "(docs/quality.md, session 6)"))
