@@ -235,3 +235,15 @@ def test_the_sections_best_sentence_is_said_second_unless_it_leans_back():
     # a sentence that points back at the one before it keeps its place
     assert _best_second(sentences, sentences[4]) == sentences
     assert _best_second(sentences, sentences[1]) == sentences  # already second
+
+
+def test_what_a_study_found_is_not_answered_from_its_limitations():
+    """'What did it find?' is answered from the findings; the limitations and strength of the
+    evidence answer only a question about how far the study can be trusted."""
+    from bot.answer.extractive import _findings_heading
+
+    found = _findings_heading("what did the fine cell work evaluation find")
+    trust = _findings_heading("How strong is the evidence that Fine Cell Work reduced reoffending?")
+    assert found("What it found") and not found("Limitations and strength of evidence")
+    assert trust("What it found") and trust("Limitations and strength of evidence")
+    assert not found("Who took part") and not trust("How it was evaluated")

@@ -62,6 +62,12 @@ _REPORTS_A_FINDING = re.compile(
     r"\b(found|finds|showed|shows|concluded|reported|improved|reduced|increased|decreased|"
     r"led to|no (significant |clear )?(difference|effect|change))\b", re.I)
 _FINDINGS_SECTION = re.compile(r"found|finding|result|outcome|conclu|evidence", re.I)
+# A question about how far a study can be trusted, not only what it found: its "Limitations and
+# strength of evidence" section answers it; otherwise that section is not the findings.
+_ASKS_STRENGTH = re.compile(r"\b(limitation\w*|strength|strong|weak\w*|robust|reliab\w*|rigou?r\w*|"
+                            r"trust\w*|caveats?|how good|quality|bias\w*|sample size|convincing|"
+                            r"proper(ly)?|independent(ly)?|measur\w*|prove|proof)\b", re.I)
+_STRENGTH_SECTION = re.compile(r"limitation|strength of evidence", re.I)
 # A publication: a quoted title of four words or more, or a year in brackets.
 _CITES_A_WORK = re.compile(r"[\"\u201c](?:[^\"\u201d\s]+\s+){3,}[^\"\u201d]*[\"\u201d]|\(\d{4}\)")
 _LEANS_BACK = re.compile(r"(in other words|this|these|that|those|it|they|however|also|so|but)\b",
@@ -79,6 +85,15 @@ _ABOUT_THE_DOCUMENT = re.compile(
 def asks_for_findings(question: str) -> bool:
     """Whether a question asks what something found, showed or changed."""
     return bool(_ASKS_FINDINGS.search(question))
+
+
+def _findings_heading(question: str) -> Callable[[str], bool]:
+    """Which section headings hold what a study found, for this question: its findings and
+    conclusions, and its limitations and strength of evidence only when the question asks how
+    far the study can be trusted."""
+    strength = bool(_ASKS_STRENGTH.search(question))
+    return lambda heading: bool(_FINDINGS_SECTION.search(heading)) and (
+        strength or not _STRENGTH_SECTION.search(heading))
 
 
 def _usable(sentence: Sentence, doc: Document) -> bool:
@@ -124,6 +139,7 @@ class ExtractiveAnswerer:
         cos = vecs @ np.asarray(q_vec, dtype=np.float32)
         q_terms = _stems(question)
         wants_findings = asks_for_findings(question)
+        findings_heading = _findings_heading(question)
         wants_reading = bool(_ASKS_READING.search(question))
         scores = []
         for s, c in zip(candidates, cos):
@@ -136,7 +152,7 @@ class ExtractiveAnswerer:
             if _CITES_A_WORK.search(s.clean) and not wants_reading:
                 score -= 0.2    # a reference to a publication, not guidance
             section = str(docs[s.passage].metadata.get("section") or "")
-            if wants_findings and _FINDINGS_SECTION.search(section):
+            if wants_findings and findings_heading(section):
                 score += 0.08
             if wants_findings and _REPORTS_A_FINDING.search(s.clean):
                 score += 0.1    # it reports a result: what the question asks for
@@ -153,7 +169,7 @@ class ExtractiveAnswerer:
             return self._greedy(candidates, scores, docs)
         return [_verdict_fits(question, s, docs)
                 for s in self._section_first(candidates, scores, docs, wants_findings, question,
-                                             vecs)]
+                                             vecs, findings_heading)]
 
     def _greedy(self, candidates: list[Sentence], scores: list[float],
                 docs: Sequence[Document]) -> list[Sentence]:
@@ -180,7 +196,8 @@ class ExtractiveAnswerer:
 
     def _section_first(self, candidates: list[Sentence], scores: list[float],
                        docs: Sequence[Document], wants_findings: bool = False,
-                       question: str = "", vectors: np.ndarray | None = None
+                       question: str = "", vectors: np.ndarray | None = None,
+                       findings_heading: Callable[[str], bool] | None = None
                        ) -> list[Sentence]:
         """Answer from the section that answers: choose the passage whose best sentence matches
         the question best, lead with its opening sentences in their order, add
@@ -196,8 +213,9 @@ class ExtractiveAnswerer:
         chosen_passage = max(by_passage, key=lambda p: best_in[p])
         if wants_findings:  # "what did it find" is answered from that study's findings
             source = docs[chosen_passage].metadata.get("source")
+            is_findings = findings_heading or _findings_heading(question)
             findings = [p for p in by_passage if docs[p].metadata.get("source") == source
-                        and _FINDINGS_SECTION.search(str(docs[p].metadata.get("section") or ""))]
+                        and is_findings(str(docs[p].metadata.get("section") or ""))]
             if findings and chosen_passage not in findings:
                 chosen_passage = max(findings, key=lambda p: best_in[p])
         members = sorted(by_passage[chosen_passage], key=lambda i: candidates[i].start)
