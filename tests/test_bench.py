@@ -139,3 +139,25 @@ def test_bench_with_the_fake_embedder_never_imports_torch(tmp_path, docs):
     assert out["chunks"] > 0
     assert out["machine"]["torch_threads"] == "not loaded"
     assert "PyTorch" in out["text"] and "(not used by this run)" in out["text"]
+
+
+def test_the_synthetic_index_holds_its_sentence_vectors_as_indexing_would(tmp_path, fake_env):
+    """Answers on the large synthetic index look their sentences' vectors up, as on a real index
+    (the indexer stores them), instead of embedding them per question."""
+    from bot.config import Settings, load_settings
+    from bot.ingest.indexer import drive
+    from bot.ingest.sentences import split_sentences
+    from bot.models.cache import EmbeddingCache
+    from bot.ops.bench import synthetic_index
+    from bot.wiring import build_bot
+
+    settings = load_settings()
+    bot = build_bot(settings)
+    drive(bot.index())
+    folder, _ = synthetic_index(bot, tmp_path / "work", 300, bot.embeddings)
+    big = build_bot(Settings(**{**settings.model_dump(), "index_dir": folder}),
+                    embeddings=bot.embeddings)
+    texts = big.search_index().texts
+    assert len(texts) == 300
+    keys = {EmbeddingCache.key(s.clean) for t in texts for s in split_sentences(t)}
+    assert len(big.cache().get_many(keys)) == len(keys)
