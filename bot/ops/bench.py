@@ -336,7 +336,8 @@ def store_sentence_vectors(source_bot, index_dir: Path, embeddings, texts: list[
         have = target.get_many(batch)
         for key, i in batch.items():
             if key not in have and key not in made:
-                noisy = vectors[i] + rng.normal(0, 0.02, vectors.shape[1]).astype(np.float32)
+                noise = np.asarray(rng.normal(0, 0.02, vectors.shape[1]), dtype=np.float32)
+                noisy = vectors[i] + noise
                 made[key] = noisy / np.linalg.norm(noisy)
     target.put_many(made)
     return len(made)
