@@ -33,7 +33,7 @@ from bot.wiring import build_bot
 SETS = ["tests/eval/questions.yaml", "tests/eval/fresh_questions.yaml",
         "tests/eval/independent_questions.yaml", "tests/eval/independent_questions_v2.yaml",
         "tests/eval/independent_questions_v3.yaml", "tests/eval/independent_questions_v4.yaml",
-        "tests/eval/independent_questions_v5.yaml",
+        "tests/eval/independent_questions_v5.yaml", "tests/eval/independent_questions_v6.yaml",
         "corpus_src/question_inventory.yaml"]
 THRESHOLDS = (0.25, 0.3, 0.35, 0.4, 0.45)
 

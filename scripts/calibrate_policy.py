@@ -80,13 +80,15 @@ def main() -> None:
     harmful = [t for c in policy.categories for t in c.exemplars]
     lookalikes, ordinary = split_allowed(policy, LOOKALIKE_GROUP)
     personal = list(policy.personal)
-    negatives = lookalikes + ordinary + personal
+    elsewhere = [t for a in policy.areas for t in a.exemplars]
+    negatives = lookalikes + ordinary + personal + elsewhere
     pos, neg = out_of_fold("harmful", bot.embeddings, policy, harmful, negatives, args.folds,
                            cache, True)
-    n, m = len(lookalikes), len(lookalikes) + len(ordinary)
+    n, m, o = len(lookalikes), len(lookalikes) + len(ordinary), len(negatives) - len(elsewhere)
     table(f"Harmful requests (now {THRESHOLD}): refused", pos,
           {"look-alikes refused": neg[:n], "ordinary refused": neg[n:m],
-           "personal cases refused": neg[m:]}, np.arange(0.5, 0.96, 0.05))
+           "personal cases refused": neg[m:o], "other areas refused": neg[o:]},
+          np.arange(0.5, 0.96, 0.05))
     concerns = list(policy.safeguarding.exemplars)
     others = [q for g, qs in policy.allowed_groups.items()
               if g not in policy.safeguarding.same_subject for q in qs if q not in set(concerns)]
@@ -102,7 +104,6 @@ def main() -> None:
     table(f"Personal cases (now {PERSONAL_THRESHOLD}): declined", pos,
           {"honest near them": neg[:n], "other honest": neg[n:m], "harmful declined": neg[m:]},
           np.arange(0.3, 0.91, 0.05))
-    elsewhere = [t for a in policy.areas for t in a.exemplars]
     near, rest = split_allowed(policy, AREAS_GROUP)
     pos, neg = out_of_fold("areas", bot.embeddings, policy, elsewhere,
                            near + rest + harmful + personal, args.folds, cache, True)

@@ -119,19 +119,21 @@ def test_pdf_answers_cite_pages(corpus_bot):
 # fell (questions 0.28 -> 0.24, independent tune 0.45 -> 0.28; the library grew too). Session
 # 7 refitted it with the fifth set and raised its threshold from 0.35 to 0.40 (each set scored
 # by a model fitted on the others: 19 fewer right answers for 32 fewer wrong ones): key fact
-# floors came down again (questions 0.497, independent tune 0.53, inventory 0.971 measured) and
-# the ceilings on wrong answers with them (questions 0.216, fresh 0.244, independent tune 0.248).
+# floors came down again and the ceilings on wrong answers with them; refitted once more with
+# the sixth set (two thirds of it not in the library, so the model leans further to declining):
+# measured questions 0.469 key fact / 0.196 wrong, fresh 0.267 / 0.244, independent tune 0.508 /
+# 0.200 with 0.739 declined, inventory 0.965.
 @pytest.mark.parametrize(("name", "part", "floors", "ceiling"), [
     ("tests/eval/questions.yaml", "all",
-     {"key_fact": 0.48, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.24),
+     {"key_fact": 0.45, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.22),
     # Written later by someone who had not seen the tuning.
     ("tests/eval/fresh_questions.yaml", "all",
-     {"key_fact": 0.34, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.27),
+     {"key_fact": 0.25, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.27),
     # Real questions from public sources, written blind (issue #13); the holdout part is kept
     # out of the gate and looked at once.
-    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.52, "declined": 0.58}, 0.27),
+    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.49, "declined": 0.70}, 0.23),
     # The coverage map (issue #15): every question the library is meant to answer, answered.
-    ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.96}, 0.02),
+    ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.95}, 0.02),
 ])
 def test_question_set_gate(corpus_bot, name, part, floors, ceiling):
     result = evaluate_questions(corpus_bot, REPO / name, ["hybrid"], part=part)

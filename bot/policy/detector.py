@@ -290,8 +290,11 @@ class PolicyChecks:
         # Each check learns its own kind against everything else: a parent asking how to get a
         # son moved nearer home is a personal case, never a harmful request, and the reverse.
         personal = list(policy.personal)
+        elsewhere = [t for a in policy.areas for t in a.exemplars]
+        # ... and another organisation's business ("help me write a cover letter") is honest too
         self.harm = ExemplarCheck("harmful", embeddings, policy, harmful,
-                                  policy.allowed + personal, THRESHOLD, cache, words=True)
+                                  policy.allowed + personal + elsewhere, THRESHOLD, cache,
+                                  words=True)
         self._category_of = [c.id for c in policy.categories for _ in c.exemplars]
         concerns = list(policy.safeguarding.exemplars)
         others = [q for group, questions in policy.allowed_groups.items()
@@ -302,7 +305,6 @@ class PolicyChecks:
         self.personal = ExemplarCheck("personal", embeddings, policy, personal,
                                       policy.allowed + harmful, PERSONAL_THRESHOLD, cache,
                                       words=True) if personal else None
-        elsewhere = [t for a in policy.areas for t in a.exemplars]
         self._area_of = [a for a in policy.areas for _ in a.exemplars]
         self.areas = ExemplarCheck("areas", embeddings, policy, elsewhere,
                                    policy.allowed + harmful + personal, AREAS_THRESHOLD, cache,
