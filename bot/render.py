@@ -45,7 +45,7 @@ def answer_text(question: str, answer: Answer, multiple: bool = False) -> str:
         parts.append(f"(searched for: {answer.searched})")
     parts.append(answer.text)
     if answer.citations:
-        heading = "Sources:" if answer.grounded else "Closest passages (they do not answer it):"
+        heading = "Sources:" if answer.grounded else "Closest passages (they may not answer it):"
         parts.append(f"\n{heading}\n{render_sources(answer.citations)}")
     return "\n".join(parts) + ("\n" if multiple else "")
 
@@ -114,7 +114,7 @@ def conversation_markdown(turns: Sequence[tuple[str, dict[str, Any]]]) -> str:
         cites = answer.get("citations") or []
         if cites:
             lines.append("Sources:" if answer.get("grounded") else
-                         "Closest passages (they do not answer it):")
+                         "Closest passages (they may not answer it):")
             for c in cites:
                 place = ", ".join(x for x in (f"page {c['page']}" if c.get("page") else "",
                                               c.get("section") or "") if x)

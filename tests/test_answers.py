@@ -247,3 +247,22 @@ def test_what_a_study_found_is_not_answered_from_its_limitations():
     assert found("What it found") and not found("Limitations and strength of evidence")
     assert trust("What it found") and trust("Limitations and strength of evidence")
     assert not found("Who took part") and not trust("How it was evaluated")
+
+
+def test_a_decline_names_the_nearest_sections_and_says_they_may_not_answer():
+    """The answer check declines some questions the library answers, so a decline points to the
+    sections a reader could check, without claiming they do not answer."""
+    from langchain_core.documents import Document
+
+    from bot.answer.replies import decline
+
+    docs = [Document(page_content="A Listener is a trained prisoner.",
+                     metadata={"title": "How prisons work", "section": "What is a Listener?"}),
+            Document(page_content="Listener: a peer supporter.",
+                     metadata={"title": "How prisons work", "section": "What is a Listener?"}),
+            Document(page_content="Terms used in prisons.", metadata={"title": "Glossary"})]
+    answer = decline("Where did the first Listener scheme start?", docs)
+    assert not answer.grounded
+    assert ('The nearest sections are "What is a Listener?" in "How prisons work" and '
+            '"Glossary", but they may not answer it.') in answer.text
+    assert "do not cover this question" in decline("Who won the league?", []).text

@@ -70,31 +70,48 @@ class SelectsSentences(Protocol):
                prefer: re.Pattern | None = None) -> list[Sentence]: ...
 
 
-def closest_titles(docs: Sequence[Document], n: int = 3) -> list[str]:
-    titles: list[str] = []
+def closest_sections(docs: Sequence[Document], n: int = 3) -> list[str]:
+    """The closest passages' sections as a reader would look them up: '"heading" in "title"'
+    (or the title alone when the passage has no heading of its own), each once."""
+    named: list[str] = []
     for doc in docs:
         title = str(doc.metadata.get("title") or doc.metadata.get("source"))
-        if title not in titles:
-            titles.append(title)
-    return titles[:n]
+        section = str(doc.metadata.get("section") or "").strip()
+        name = f'"{section}" in "{title}"' if section and section != title else f'"{title}"'
+        if name not in named:
+            named.append(name)
+    return named[:n]
 
 
 def decline(question: str, docs: Sequence[Document], personal: bool = False,
             pointer: str | None = None) -> Answer:
-    """The honest answer when the documents do not cover the question."""
-    lead = PERSONAL_CASE if personal else (
-        "The guidance documents do not cover this question, so I can't give you a reliable "
-        "answer from them.")
-    titles = closest_titles(docs)
+    """The honest answer when the documents do not cover the question. With close passages it
+    names their sections, and says they may not answer it rather than that they do not: the
+    answer check declines some questions the library does answer (docs/quality.md), and the
+    reader can then find the section themselves."""
+    sections = closest_sections(docs) if not personal else []
+    if personal:
+        lead = PERSONAL_CASE
+    elif sections:
+        lead = ("The guidance documents do not seem to cover this question, so I can't give you "
+                "a reliable answer from them.")
+    else:
+        lead = ("The guidance documents do not cover this question, so I can't give you a "
+                "reliable answer from them.")
     closest = ""
-    if titles and not personal:
-        quoted = ", ".join(f'"{t}"' for t in titles)
-        closest = f" The closest documents are {quoted}, but they do not answer it."
+    if sections:
+        closest = (f" The nearest sections are {_and(sections)}, but they may not answer it."
+                   if len(sections) > 1 else
+                   f" The nearest section is {sections[0]}, but it may not answer it.")
     text = f"{lead}{closest} {pointer or WHO_TO_ASK}"
     quoted = [(d, _first_sentence(d.page_content)) for d in docs[:3]] if not personal else []
     citations = [citation_for(i + 1, d, q) for i, (d, q) in enumerate((d, q) for d, q in quoted
                                                                         if q)]
     return Answer(text=text, citations=citations, grounded=False)
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _first_sentence(text: str) -> str:

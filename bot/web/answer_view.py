@@ -22,8 +22,8 @@ from bot.web.viewer import nice_date
 
 REASONS = (("wrong", "It is wrong"), ("out of date", "It is out of date"),
            ("not what I asked", "It is not what I asked"))
-NOT_COVERED = ("The guidance does not cover this question. The passages below are the closest "
-               "the library has, and they do not answer it.")
+NOT_COVERED = ("The guidance does not seem to cover this question. The passages below are the "
+               "closest the library has, and they may not answer it.")
 THANKS = "Thank you: your feedback was recorded (no personal details are kept)."
 _MARKER = re.compile(r"(\S*)\s?\[(\d{1,2})\]")  # with the word before it, kept on its line
 
@@ -140,7 +140,7 @@ def sources_html(record: dict[str, Any], tid: str, cards: dict[str, dict[str, st
     cites = record.get("citations", [])
     if not cites:
         return ""
-    heading = "Sources" if record.get("grounded") else "Closest passages (they do not answer it)"
+    heading = "Sources" if record.get("grounded") else "Closest passages (they may not answer it)"
     items = []
     for c in cites:
         n = int(c["n"])
