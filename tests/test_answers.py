@@ -240,10 +240,10 @@ def test_the_sections_best_sentence_is_said_second_unless_it_leans_back():
 def test_what_a_study_found_is_not_answered_from_its_limitations():
     """'What did it find?' is answered from the findings; the limitations and strength of the
     evidence answer only a question about how far the study can be trusted."""
-    from bot.answer.extractive import _findings_heading
+    from bot.answer.findings import findings_heading_for
 
-    found = _findings_heading("what did the fine cell work evaluation find")
-    trust = _findings_heading("How strong is the evidence that Fine Cell Work reduced reoffending?")
+    found = findings_heading_for("What did the evaluation of the stitching project find?")
+    trust = findings_heading_for("How strong is the evidence that the stitching project worked?")
     assert found("What it found") and not found("Limitations and strength of evidence")
     assert trust("What it found") and trust("Limitations and strength of evidence")
     assert not found("Who took part") and not trust("How it was evaluated")

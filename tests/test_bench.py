@@ -148,7 +148,7 @@ def test_the_synthetic_index_holds_its_sentence_vectors_as_indexing_would(tmp_pa
     from bot.ingest.indexer import drive
     from bot.ingest.sentences import split_sentences
     from bot.models.cache import EmbeddingCache
-    from bot.ops.bench import synthetic_index
+    from bot.ops.synthetic import synthetic_index
     from bot.wiring import build_bot
 
     settings = load_settings()

@@ -250,7 +250,7 @@ def test_slang_reaches_the_guidance_words(corpus_bot):
     pytest.param("Did the young people on Safe Ground's Man Up programme, run with youth offending "
                  "teams, gain anything from it?", marks=pytest.mark.xfail(strict=True, reason=(
                      "'gain anything' is not among the phrasings the findings rule lists "
-                     "(answer._ASKS_FINDINGS): fitted to the question sets (design review P1)"))),
+                     "(bot.answer.findings.ASKS_FINDINGS): fitted to the question sets (design review P1)"))),
 ])
 def test_a_question_about_what_a_study_changed_is_answered_from_its_findings(corpus_bot, question):
     """Which section answers, with an answer check that passes everything (the check itself is

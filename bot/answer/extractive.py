@@ -19,6 +19,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from bot.answer.citing import INJECTION, _stems, compose, section_key
+from bot.answer.findings import REPORTS_A_FINDING, asks_for_findings, findings_heading_for
 from bot.answer.replies import decline, with_dates
 from bot.documents import Answer, is_reading_list
 from bot.ingest.indexer import cached_vectors
@@ -49,25 +50,8 @@ SECOND_SECTION_GAP = 0.15
 # such paragraphs and no key fact but one of the inventory's.
 RESTATES = 0.8
 
-_ASKS_FINDINGS = re.compile(r"\b(find|found|findings?|results?|show(ed|n|s)?|conclu\w*|outcomes?|"
-                            r"evidence|effect\w*|impact|work(s|ed)?|help(s|ed)?|improv\w*|reduc\w*|"
-                            r"success\w*|benefit\w*|chang\w* (anything|things|lives|behaviou?r)|"
-                            r"(been|was|were|ever) (independently |properly )?evaluated|"
-                            r"drop(s|ped)?|fell|reoffend\w*|"
-                            r"ma(k|d)e (a|any) (real )?difference)\b", re.I)
 _ASKS_READING = re.compile(r"\b(read|reading|books?|reports?|guides?|publications?|research|"
                            r"studies|study|evidence|literature|articles?)\b", re.I)
-# A sentence that reports a result, for a question about results.
-_REPORTS_A_FINDING = re.compile(
-    r"\b(found|finds|showed|shows|concluded|reported|improved|reduced|increased|decreased|"
-    r"led to|no (significant |clear )?(difference|effect|change))\b", re.I)
-_FINDINGS_SECTION = re.compile(r"found|finding|result|outcome|conclu|evidence", re.I)
-# A question about how far a study can be trusted, not only what it found: its "Limitations and
-# strength of evidence" section answers it; otherwise that section is not the findings.
-_ASKS_STRENGTH = re.compile(r"\b(limitation\w*|strength|strong|weak\w*|robust|reliab\w*|rigou?r\w*|"
-                            r"trust\w*|caveats?|how good|quality|bias\w*|sample size|convincing|"
-                            r"proper(ly)?|independent(ly)?|measur\w*|prove|proof)\b", re.I)
-_STRENGTH_SECTION = re.compile(r"limitation|strength of evidence", re.I)
 # A publication: a quoted title of four words or more, or a year in brackets.
 _CITES_A_WORK = re.compile(r"[\"\u201c](?:[^\"\u201d\s]+\s+){3,}[^\"\u201d]*[\"\u201d]|\(\d{4}\)")
 _LEANS_BACK = re.compile(r"(in other words|this|these|that|those|it|they|however|also|so|but)\b",
@@ -80,20 +64,6 @@ _ABOUT_THE_DOCUMENT = re.compile(
     r"^(this|the) (guide|document|page|leaflet|booklet|factsheet|section)\b[^.]{0,40}?\b"
     r"(is for|is written|is aimed|explains|covers|describes|sets out|gives an overview|"
     r"brings together|answers|summari[sz]es)\b", re.I)
-
-
-def asks_for_findings(question: str) -> bool:
-    """Whether a question asks what something found, showed or changed."""
-    return bool(_ASKS_FINDINGS.search(question))
-
-
-def _findings_heading(question: str) -> Callable[[str], bool]:
-    """Which section headings hold what a study found, for this question: its findings and
-    conclusions, and its limitations and strength of evidence only when the question asks how
-    far the study can be trusted."""
-    strength = bool(_ASKS_STRENGTH.search(question))
-    return lambda heading: bool(_FINDINGS_SECTION.search(heading)) and (
-        strength or not _STRENGTH_SECTION.search(heading))
 
 
 def _usable(sentence: Sentence, doc: Document) -> bool:
@@ -139,7 +109,7 @@ class ExtractiveAnswerer:
         cos = vecs @ np.asarray(q_vec, dtype=np.float32)
         q_terms = _stems(question)
         wants_findings = asks_for_findings(question)
-        findings_heading = _findings_heading(question)
+        findings_heading = findings_heading_for(question)
         wants_reading = bool(_ASKS_READING.search(question))
         scores = []
         for s, c in zip(candidates, cos):
@@ -154,7 +124,7 @@ class ExtractiveAnswerer:
             section = str(docs[s.passage].metadata.get("section") or "")
             if wants_findings and findings_heading(section):
                 score += 0.08
-            if wants_findings and _REPORTS_A_FINDING.search(s.clean):
+            if wants_findings and REPORTS_A_FINDING.search(s.clean):
                 score += 0.1    # it reports a result: what the question asks for
             if s.clean.endswith("?"):
                 score -= 0.25   # a question in the text is not an answer to one
@@ -213,7 +183,7 @@ class ExtractiveAnswerer:
         chosen_passage = max(by_passage, key=lambda p: best_in[p])
         if wants_findings:  # "what did it find" is answered from that study's findings
             source = docs[chosen_passage].metadata.get("source")
-            is_findings = findings_heading or _findings_heading(question)
+            is_findings = findings_heading or findings_heading_for(question)
             findings = [p for p in by_passage if docs[p].metadata.get("source") == source
                         and is_findings(str(docs[p].metadata.get("section") or ""))]
             if findings and chosen_passage not in findings:

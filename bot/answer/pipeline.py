@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.answer.deciding import AnswerCheck
-from bot.answer.extractive import ExtractiveAnswerer, asks_for_findings
+from bot.answer.extractive import ExtractiveAnswerer
+from bot.answer.findings import asks_for_findings
 from bot.answer.replies import EMPTY, LLM_DOWN, TRUNCATED, decline, refuse
 from bot.config import Settings
 from bot.documents import Answer
