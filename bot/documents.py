@@ -73,6 +73,12 @@ def heading_text(metadata: dict[str, Any]) -> str:
     return str(section or title or "")
 
 
+def asked_texts(metadata: dict[str, Any]) -> list[str]:
+    """Other ways of asking the section's question that staff added under its heading (a
+    Markdown comment, bot.ingest.text.also_asked): the heading ranking matches them too."""
+    return [t.strip() for t in str(metadata.get("also_asked") or "").split(" | ") if t.strip()]
+
+
 # A document's list of sources, by its whole heading ("Source", "Sources and further reading"):
 # it answers nothing. A heading that merely begins with the word ("Sources differ on the
 # reoffending figures") is content.

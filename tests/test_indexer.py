@@ -147,3 +147,33 @@ def test_sentences_are_embedded_at_indexing_and_answers_look_them_up(fake_bot, m
     fake_bot.extractive.cache = None  # without the cache the same answer embeds its sentences
     again = fake_bot.ask("Can I take my mobile phone into the prison?")
     assert again.text == answer.text and embedded
+
+
+def test_staff_phrasings_under_a_heading_are_matched_like_the_heading(fake_bot, docs):
+    """Staff may add other ways of asking a section's question as a Markdown comment under its
+    heading: readers never see it, and the search matches a question against it as against the
+    heading (the fake embedder gives a text and the same question the same vector)."""
+    asked = "when do my clearance papers come back"
+    (docs / "guidance" / "zz-clearance.md").write_text(
+        "---\ntitle: Clearance notes\n---\n\n## How long does vetting take?\n\n"
+        f"<!-- also asked: {asked} | can vetting be hurried? -->\n"
+        "Vetting usually takes several weeks from the day the forms are in.\n\n"
+        "## What is a key pouch?\n\nA pouch on a belt chain that holds prison keys.\n",
+        encoding="utf-8")
+    drive(fake_bot.index())
+    index = fake_bot.search_index()
+    rows = [r for r, m in enumerate(index.metadatas) if m["source"] == "guidance/zz-clearance.md"]
+    vetting = next(r for r in rows if index.metadatas[r]["section"] == "How long does vetting take?")
+    keys = next(r for r in rows if index.metadatas[r]["section"] == "What is a key pouch?")
+    assert index.metadatas[vetting]["also_asked"] == f"{asked} | can vetting be hurried?"
+    assert "also asked" not in index.texts[vetting] and "<!--" not in index.texts[vetting]
+    assert "also_asked" not in index.metadatas[keys]
+    vector = fake_bot.embeddings.embed_query(asked)
+    scores = index.similarities(vector, [vetting, keys], headings=True)
+    assert scores[vetting] > 0.99 > scores[keys]
+    # the heading ranking puts that section first; the answer check sees its heading as a match
+    only = {"source": "guidance/zz-clearance.md"}
+    assert index.dense(vector, 2, only, scores=index.heading_scores(vector))[0][0] == vetting
+    hits = fake_bot.retriever().search(asked, filters=only)
+    found = {h.metadata["section"]: h.metadata["heading_score"] for h in hits}
+    assert found["How long does vetting take?"] > 0.99 > found["What is a key pouch?"]

@@ -37,6 +37,7 @@ def chunk_file(loaded: LoadedFile, chunk_size: int, chunk_overlap: int) -> list[
     splitter = make_splitter(chunk_size, chunk_overlap)
     meta = loaded.metadata
     base = _flat_metadata(meta, loaded.sha256)
+    asked = meta.get("also_asked") or {}
     chunks: list[Chunk] = []
     stack: list[tuple[int, str]] = []  # heading levels and titles in force, carried across pages
     for doc in loaded.documents:
@@ -54,6 +55,8 @@ def chunk_file(loaded: LoadedFile, chunk_size: int, chunk_overlap: int) -> list[
                 metadata = dict(base)
                 if path:
                     metadata["section_path"] = path
+                if asked.get(section or ""):  # staff's other phrasings of its question
+                    metadata["also_asked"] = " | ".join(asked[section or ""])
                 chunks.append(Chunk(
                     id=chunk_id(loaded.source, page, position, piece),
                     text=piece,

@@ -21,7 +21,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from bot.documents import Chunk, FileProblem, IndexReport, Progress, heading_text, sha256_bytes
+from bot.documents import (
+    Chunk,
+    FileProblem,
+    IndexReport,
+    Progress,
+    asked_texts,
+    heading_text,
+    sha256_bytes,
+)
 from bot.errors import BotError, DocumentError
 from bot.ingest.chunking import chunk_file
 from bot.ingest.loaders import is_supported, load_file, path_inside
@@ -307,7 +315,8 @@ def _build(job: IndexJob, live: Version | None, plan: _Plan, model: str,
             collection.add(ids=got["ids"], embeddings=got["embeddings"],
                            documents=got["documents"], metadatas=got["metadatas"])
             reused_texts.extend(got["documents"])
-            reused_headings.extend(heading_text(m or {}) for m in got["metadatas"])
+            reused_headings.extend(t for m in got["metadatas"]
+                                   for t in (heading_text(m or {}), *asked_texts(m or {})))
             stored += len(batch)
             yield Progress("store", stored, total)
     vectors, embedded = yield from embed_with_cache(
@@ -324,7 +333,8 @@ def _build(job: IndexJob, live: Version | None, plan: _Plan, model: str,
     # vectors up in the cache instead of embedding them (bot.answer.extractive.ExtractiveAnswerer).
     # The section headings too, for the search's heading ranking (bot.search.retrieval).
     texts = [c.text for c in plan.fresh] + list(reused_texts)
-    headings = [heading_text(chunk_metadata(c)) for c in plan.fresh] + reused_headings
+    headings = [t for c in plan.fresh for t in (heading_text(chunk_metadata(c)),
+                                                 *asked_texts(chunk_metadata(c)))] + reused_headings
     yield from embed_with_cache(job.embeddings, job.cache,
                                 list(dict.fromkeys([t for text in texts
                                                     for t in sentence_texts(text)]

@@ -74,10 +74,35 @@ def _clean_heading(title: str) -> str:
     return re.sub(r"[*_`]+", "", title).strip()
 
 
+# Other ways of asking a section's question, added by staff under its heading (never shown to
+# readers): <!-- also asked: How long is the wait for clearance? | Can I speed up my vetting? -->
+_ALSO_ASKED = re.compile(r"[ \t]*<!--\s*also asked\s*:(.*?)-->[ \t]*\n?", re.I | re.S)
+
+
 def read_markdown(data: bytes):
     text, warnings = decode_text(data)
     meta, body, fm_warnings = split_front_matter(text)
+    body, asked = also_asked(body)
+    if asked:
+        meta = {**meta, "also_asked": asked}
     return [(None, body, markdown_headings(body))], meta, warnings + fm_warnings
+
+
+def also_asked(body: str) -> tuple[str, dict[str, list[str]]]:
+    """The body without its "also asked" comments, and their phrasings by the heading each sits
+    under (the search matches a question against them as it does against the heading itself)."""
+    asked: dict[str, list[str]] = {}
+    parts: list[str] = []
+    cursor = 0
+    for m in _ALSO_ASKED.finditer(body):
+        parts.append(body[cursor:m.start()])
+        cursor = m.end()
+        above = [h for h in markdown_headings(body[:m.start()])]
+        title = above[-1][3] if above else ""
+        phrasings = [p.strip() for p in m.group(1).split("|") if p.strip()]
+        asked.setdefault(title, []).extend(p[:300] for p in phrasings[:20])
+    parts.append(body[cursor:])
+    return "".join(parts), asked
 
 
 def read_text(data: bytes):

@@ -24,7 +24,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from bot.documents import DOC_TYPES, SETTINGS_VOCAB, heading_text, is_reading_list
+from bot.documents import DOC_TYPES, SETTINGS_VOCAB, asked_texts, heading_text, is_reading_list
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -180,16 +180,44 @@ class SearchIndex:
         row_of = {h: i for i, h in enumerate(unique)}
         return vectors[[row_of[h] for h in headings]]
 
+    @cached_property
+    def asked_vectors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Staff's other phrasings of sections' questions: (the row each belongs to, its
+        vector); None when there are none."""
+        rows = [r for r, m in enumerate(self.metadatas) for _ in asked_texts(m)]
+        if self.embed_headings is None or not rows:
+            return None
+        texts = [t for m in self.metadatas for t in asked_texts(m)]
+        return (np.asarray(rows), np.asarray(self.embed_headings(texts), dtype=np.float32))
+
+    def heading_scores(self, vector: Sequence[float], rows: Sequence[int] | None = None
+                       ) -> np.ndarray:
+        """Cosine similarity of each passage's heading to the question (of ``rows``, or of all),
+        or of the best of staff's other phrasings of its question when one is closer."""
+        assert self.heading_vectors is not None
+        q = np.asarray(vector, dtype=np.float32)
+        picked = np.arange(len(self.ids)) if rows is None else np.asarray(list(rows), dtype=int)
+        scores = self.heading_vectors[picked] @ q
+        if self.asked_vectors is not None:
+            owner, vectors = self.asked_vectors
+            at = {int(r): i for i, r in enumerate(picked)}
+            keep = np.array([int(r) in at for r in owner])
+            if keep.any():
+                np.maximum.at(scores, [at[int(r)] for r in owner[keep]], vectors[keep] @ q)
+        return scores
+
     def dense(self, vector: Sequence[float], n: int, filters: dict[str, Any] | None,
-              matrix: np.ndarray | None = None) -> list[tuple[int, float]]:
+              matrix: np.ndarray | None = None, scores: np.ndarray | None = None
+              ) -> list[tuple[int, float]]:
         """The ``n`` nearest passages by cosine similarity, found exhaustively. Chroma's HNSW
         index is approximate: with 1,271 passages it missed the 24th nearest passage of a
         question outright, so a question could rank differently from process to process; one
         matrix product over the stored vectors is exact and takes milliseconds (benchmarks.md)."""
         if not self.ids:
             return []
-        scores = (self.vectors if matrix is None else matrix) @ np.asarray(vector,
-                                                                           dtype=np.float32)
+        if scores is None:
+            scores = (self.vectors if matrix is None else matrix) @ np.asarray(vector,
+                                                                               dtype=np.float32)
         mask = self.mask(filters)
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
@@ -205,7 +233,8 @@ class SearchIndex:
         matrix = self.heading_vectors if headings else self.vectors
         if vector is None or not rows or matrix is None:
             return {}
-        scores = matrix[list(rows)] @ np.asarray(vector, dtype=np.float32)
+        scores = (self.heading_scores(vector, rows) if headings
+                  else matrix[list(rows)] @ np.asarray(vector, dtype=np.float32))
         return {int(r): float(v) for r, v in zip(rows, scores)}
 
 
@@ -327,7 +356,8 @@ class HybridRetriever(BaseRetriever):
         if self.mode != "bm25":
             dense = index.dense(vector, self.candidates, flt)
             if self.heading_weight and index.heading_vectors is not None:
-                headings = index.dense(vector, self.candidates, flt, index.heading_vectors)
+                headings = index.dense(vector, self.candidates, flt,
+                                       scores=index.heading_scores(vector))
         bm25_ranked: list[int] = []
         scores = np.zeros(0)
         if self.mode != "dense":
