@@ -196,7 +196,13 @@ class SearchIndex:
         or of the best of staff's other phrasings of its question when one is closer."""
         assert self.heading_vectors is not None
         q = np.asarray(vector, dtype=np.float32)
-        picked = np.arange(len(self.ids)) if rows is None else np.asarray(list(rows), dtype=int)
+        if rows is None:  # every passage: no copy of the matrix
+            scores = self.heading_vectors @ q
+            if self.asked_vectors is not None:
+                owner, vectors = self.asked_vectors
+                np.maximum.at(scores, owner, vectors @ q)
+            return scores
+        picked = np.asarray(list(rows), dtype=int)
         scores = self.heading_vectors[picked] @ q
         if self.asked_vectors is not None:
             owner, vectors = self.asked_vectors
