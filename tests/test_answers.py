@@ -5,7 +5,8 @@ import pytest
 from bot.answer.citing import compose
 from bot.answer.replies import EMPTY
 from bot.ingest.sentences import split_sentences
-from bot.search.retrieval import normalise_filters, rrf
+from bot.search.filters import normalise_filters
+from bot.search.retrieval import rrf
 
 
 def test_sentence_split_keeps_offsets_and_abbreviations():

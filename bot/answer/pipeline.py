@@ -26,7 +26,8 @@ from bot.config import Settings
 from bot.documents import Answer
 from bot.policy.colloquial import expand
 from bot.policy.scope import ScopeJudge
-from bot.search.retrieval import HybridRetriever, normalise_filters
+from bot.search.filters import normalise_filters
+from bot.search.retrieval import HybridRetriever
 
 log = logging.getLogger(__name__)
 

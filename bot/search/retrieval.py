@@ -24,8 +24,9 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from bot.documents import DOC_TYPES, SETTINGS_VOCAB, asked_texts, heading_text, is_reading_list
+from bot.documents import asked_texts, heading_text, is_reading_list
 from bot.errors import ConfigError
+from bot.search.filters import matches, normalise_filters, superseded_sources
 
 log = logging.getLogger(__name__)
 
@@ -242,61 +243,6 @@ class SearchIndex:
         scores = (self.heading_scores(vector, rows) if headings
                   else matrix[list(rows)] @ np.asarray(vector, dtype=np.float32))
         return {int(r): float(v) for r, v in zip(rows, scores)}
-
-
-def superseded_sources(metadatas: Sequence[dict[str, Any]]) -> set[str]:
-    """Sources that a newer document says it supersedes (by path or by title): answers prefer
-    the current version, so their passages are left out while the newer one is indexed."""
-    named = {str(v).strip() for m in metadatas for v in str(m.get("supersedes") or "").split(",")
-             if str(v).strip()}
-    if not named:
-        return set()
-    out = set()
-    for meta in metadatas:
-        source, title = meta.get("source", ""), meta.get("title", "")
-        if source in named or title in named or source.rsplit("/", 1)[-1] in named:
-            out.add(source)
-    return out
-
-
-def normalise_filters(filters: dict[str, Any] | None) -> dict[str, str]:
-    """Check filter keys and values; only doc_type, setting and source are supported."""
-    out: dict[str, str] = {}
-    for key, value in (filters or {}).items():
-        if value in (None, "", "any", "all"):
-            continue
-        key = {"settings": "setting", "type": "doc_type", "kind": "doc_type"}.get(key, key)
-        value = str(value).strip().lower()
-        if key == "doc_type" and value not in DOC_TYPES:
-            raise ConfigError(f"Unknown document type '{value}': use guidance or evidence.")
-        if key == "setting" and value not in SETTINGS_VOCAB:
-            raise ConfigError(f"Unknown setting '{value}': use one of {', '.join(SETTINGS_VOCAB)}.")
-        if key not in ("doc_type", "setting", "source"):
-            raise ConfigError(f"Unknown filter '{key}': use doc_type, setting or source.")
-        out[key] = value
-    return out
-
-
-def matches(meta: dict[str, Any], filters: dict[str, str]) -> bool:
-    for key, value in filters.items():
-        if key == "setting":
-            if not meta.get(f"setting_{value}"):
-                return False
-        elif str(meta.get(key, "")).lower() != value:
-            return False
-    return True
-
-
-def chroma_where(filters: dict[str, str] | None) -> dict[str, Any] | None:
-    clauses = []
-    for key, value in (filters or {}).items():
-        if key == "setting":
-            clauses.append({f"setting_{value}": True})
-        else:
-            clauses.append({key: value})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 @dataclass
