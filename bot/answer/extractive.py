@@ -139,7 +139,7 @@ class ExtractiveAnswerer:
             return self._greedy(candidates, scores, docs)
         return [_verdict_fits(question, s, docs)
                 for s in self._section_first(candidates, scores, docs, wants_findings, question,
-                                             vecs, findings_heading)]
+                                             vecs)]
 
     def _greedy(self, candidates: list[Sentence], scores: list[float],
                 docs: Sequence[Document]) -> list[Sentence]:
@@ -166,8 +166,7 @@ class ExtractiveAnswerer:
 
     def _section_first(self, candidates: list[Sentence], scores: list[float],
                        docs: Sequence[Document], wants_findings: bool = False,
-                       question: str = "", vectors: np.ndarray | None = None,
-                       findings_heading: Callable[[str], bool] | None = None
+                       question: str = "", vectors: np.ndarray | None = None
                        ) -> list[Sentence]:
         """Answer from the section that answers: choose the passage whose best sentence matches
         the question best, lead with its opening sentences in their order, add
@@ -183,7 +182,7 @@ class ExtractiveAnswerer:
         chosen_passage = max(by_passage, key=lambda p: best_in[p])
         if wants_findings:  # "what did it find" is answered from that study's findings
             source = docs[chosen_passage].metadata.get("source")
-            is_findings = findings_heading or findings_heading_for(question)
+            is_findings = findings_heading_for(question)
             findings = [p for p in by_passage if docs[p].metadata.get("source") == source
                         and is_findings(str(docs[p].metadata.get("section") or ""))]
             if findings and chosen_passage not in findings:

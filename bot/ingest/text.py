@@ -94,11 +94,11 @@ def also_asked(body: str) -> tuple[str, dict[str, list[str]]]:
     asked: dict[str, list[str]] = {}
     parts: list[str] = []
     cursor = 0
+    headings = markdown_headings(body)
     for m in _ALSO_ASKED.finditer(body):
         parts.append(body[cursor:m.start()])
         cursor = m.end()
-        above = [h for h in markdown_headings(body[:m.start()])]
-        title = above[-1][3] if above else ""
+        title = next((h[3] for h in reversed(headings) if h[0] < m.start()), "")
         phrasings = [p.strip() for p in m.group(1).split("|") if p.strip()]
         asked.setdefault(title, []).extend(p[:300] for p in phrasings[:20])
     parts.append(body[cursor:])

@@ -51,6 +51,12 @@ class EmbeddingCache:
                     found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
+    def copy_from(self, other: EmbeddingCache) -> None:
+        """Replace this cache's contents with a consistent copy of ``other``'s (SQLite's backup:
+        safe while other processes use either file)."""
+        with self._lock, other._lock:
+            other._conn.backup(self._conn)
+
     def put_many(self, items: dict[str, np.ndarray]) -> None:
         with self._lock, self._conn:
             self._conn.executemany(

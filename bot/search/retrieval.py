@@ -185,11 +185,11 @@ class SearchIndex:
     def asked_vectors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Staff's other phrasings of sections' questions: (the row each belongs to, its
         vector); None when there are none."""
-        rows = [r for r, m in enumerate(self.metadatas) for _ in asked_texts(m)]
-        if self.embed_headings is None or not rows:
+        asked = [(r, t) for r, m in enumerate(self.metadatas) for t in asked_texts(m)]
+        if self.embed_headings is None or not asked:
             return None
-        texts = [t for m in self.metadatas for t in asked_texts(m)]
-        return (np.asarray(rows), np.asarray(self.embed_headings(texts), dtype=np.float32))
+        return (np.asarray([r for r, _ in asked]),
+                np.asarray(self.embed_headings([t for _, t in asked]), dtype=np.float32))
 
     def heading_scores(self, vector: Sequence[float], rows: Sequence[int] | None = None
                        ) -> np.ndarray:
@@ -197,20 +197,14 @@ class SearchIndex:
         or of the best of staff's other phrasings of its question when one is closer."""
         assert self.heading_vectors is not None
         q = np.asarray(vector, dtype=np.float32)
-        if rows is None:  # every passage: no copy of the matrix
-            scores = self.heading_vectors @ q
-            if self.asked_vectors is not None:
-                owner, vectors = self.asked_vectors
-                np.maximum.at(scores, owner, vectors @ q)
-            return scores
-        picked = np.asarray(list(rows), dtype=int)
-        scores = self.heading_vectors[picked] @ q
+        picked = None if rows is None else np.asarray(list(rows), dtype=int)
+        # every passage: the matrix as it is (picking all its rows would copy it)
+        scores = (self.heading_vectors if picked is None else self.heading_vectors[picked]) @ q
         if self.asked_vectors is not None:
             owner, vectors = self.asked_vectors
-            at = {int(r): i for i, r in enumerate(picked)}
-            keep = np.array([int(r) in at for r in owner])
-            if keep.any():
-                np.maximum.at(scores, [at[int(r)] for r in owner[keep]], vectors[keep] @ q)
+            best = np.full(len(self.ids), -np.inf, dtype=np.float32)
+            np.maximum.at(best, owner, vectors @ q)
+            scores = np.maximum(scores, best if picked is None else best[picked])
         return scores
 
     def dense(self, vector: Sequence[float], n: int, filters: dict[str, Any] | None,
@@ -237,11 +231,10 @@ class SearchIndex:
                      headings: bool = False) -> dict[int, float]:
         """Cosine similarity to the question of ``rows`` (or their section headings) from the
         vectors in memory (no call to Chroma per question); empty with nothing to compare."""
-        matrix = self.heading_vectors if headings else self.vectors
-        if vector is None or not rows or matrix is None:
+        if vector is None or not rows or (headings and self.heading_vectors is None):
             return {}
         scores = (self.heading_scores(vector, rows) if headings
-                  else matrix[list(rows)] @ np.asarray(vector, dtype=np.float32))
+                  else self.vectors[list(rows)] @ np.asarray(vector, dtype=np.float32))
         return {int(r): float(v) for r, v in zip(rows, scores)}
 
 
