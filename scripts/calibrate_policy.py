@@ -26,6 +26,7 @@ from bot.policy.detector import (
     THRESHOLD,
     ExemplarCheck,
     load_policy,
+    training_sets,
 )
 from bot.wiring import build_bot
 
@@ -77,41 +78,50 @@ def main() -> None:
     bot = build_bot(load_settings())
     policy = load_policy()
     cache = bot.cache()
-    harmful = [t for c in policy.categories for t in c.exemplars]
-    lookalikes, ordinary = split_allowed(policy, LOOKALIKE_GROUP)
-    personal = list(policy.personal)
-    elsewhere = [t for a in policy.areas for t in a.exemplars]
-    negatives = lookalikes + ordinary + personal + elsewhere
-    pos, neg = out_of_fold("harmful", bot.embeddings, policy, harmful, negatives, args.folds,
-                           cache, True)
-    n, m, o = len(lookalikes), len(lookalikes) + len(ordinary), len(negatives) - len(elsewhere)
-    table(f"Harmful requests (now {THRESHOLD}): refused", pos,
-          {"look-alikes refused": neg[:n], "ordinary refused": neg[n:m],
-           "personal cases refused": neg[m:o], "other areas refused": neg[o:]},
-          np.arange(0.5, 0.96, 0.05))
-    concerns = list(policy.safeguarding.exemplars)
-    others = [q for g, qs in policy.allowed_groups.items()
-              if g not in policy.safeguarding.same_subject for q in qs if q not in set(concerns)]
-    pos, neg = out_of_fold("safeguarding", bot.embeddings, policy, concerns, others + harmful,
-                           args.folds, cache, args.safeguarding_words)
-    table(f"Safeguarding situations (now {SAFEGUARDING_THRESHOLD}): lead given", pos,
-          {"others given lead": neg[:len(others)], "harmful given lead": neg[len(others):]},
-          np.arange(0.3, 0.91, 0.05))
-    near, rest = split_allowed(policy, PERSONAL_GROUP)
-    pos, neg = out_of_fold("personal", bot.embeddings, policy, personal, near + rest + harmful,
-                           args.folds, cache, True)
-    n, m = len(near), len(near) + len(rest)
-    table(f"Personal cases (now {PERSONAL_THRESHOLD}): declined", pos,
-          {"honest near them": neg[:n], "other honest": neg[n:m], "harmful declined": neg[m:]},
-          np.arange(0.3, 0.91, 0.05))
-    near, rest = split_allowed(policy, AREAS_GROUP)
-    pos, neg = out_of_fold("areas", bot.embeddings, policy, elsewhere,
-                           near + rest + harmful + personal, args.folds, cache, True)
-    n, m = len(near), len(near) + len(rest)
-    table(f"Other organisations' business (now {AREAS_THRESHOLD}): declined", pos,
-          {"honest near them": neg[:n], "other honest": neg[n:m], "harmful or personal": neg[m:]},
-          np.arange(0.3, 0.91, 0.05))
+    sets = training_sets(policy)  # what the shipped checks learn from, in named parts
+    run("harmful", f"Harmful requests (now {THRESHOLD}): refused", policy, sets, bot, cache,
+        args, True, {"honest": (LOOKALIKE_GROUP, "look-alikes refused", "ordinary refused"),
+                     "personal": "personal cases refused", "areas": "other areas refused"},
+        np.arange(0.5, 0.96, 0.05))
+    run("safeguarding", f"Safeguarding situations (now {SAFEGUARDING_THRESHOLD}): lead given",
+        policy, sets, bot, cache, args, args.safeguarding_words,
+        {"honest": "others given lead", "harmful": "harmful given lead"},
+        np.arange(0.3, 0.91, 0.05))
+    run("personal", f"Personal cases (now {PERSONAL_THRESHOLD}): declined", policy, sets, bot,
+        cache, args, True,
+        {"honest": (PERSONAL_GROUP, "honest near them", "other honest"),
+         "harmful": "harmful declined"}, np.arange(0.3, 0.91, 0.05))
+    run("areas", f"Other organisations' business (now {AREAS_THRESHOLD}): declined", policy,
+        sets, bot, cache, args, True,
+        {"honest": (AREAS_GROUP, "honest near them", "other honest"),
+         "harmful": "harmful or personal", "personal": "harmful or personal"},
+        np.arange(0.3, 0.91, 0.05))
 
+
+def run(name, label, policy, sets, bot, cache, args, words, columns, thresholds):
+    """One check's cross-validated table. ``columns`` names the column of each part of its
+    negatives; for the honest part, (group marker, column of the groups whose name holds it,
+    column of the others)."""
+    positives, parts = sets[name]
+    grouped: dict[str, list[str]] = {}
+    for part, texts in parts:
+        column = columns[part]
+        if isinstance(column, tuple):
+            marker, near, rest = column
+            near_texts, rest_texts = split_allowed(policy, marker)
+            assert sorted(near_texts + rest_texts) == sorted(texts)  # the policy's honest questions
+            grouped.setdefault(near, []).extend(near_texts)
+            grouped.setdefault(rest, []).extend(rest_texts)
+        else:
+            grouped.setdefault(column, []).extend(texts)
+    ordered = [q for qs in grouped.values() for q in qs]
+    pos, neg = out_of_fold(name, bot.embeddings, policy, positives, ordered, args.folds, cache,
+                           words)
+    cells, at = {}, 0
+    for column, qs in grouped.items():
+        cells[column] = neg[at:at + len(qs)]
+        at += len(qs)
+    table(label, pos, cells, thresholds)
 
 if __name__ == "__main__":
     main()

@@ -278,6 +278,37 @@ class ExemplarCheck:
         return self.probability(text, vector) >= self.threshold
 
 
+Parts = list[tuple[str, list[str]]]
+
+
+def training_sets(policy: Policy) -> dict[str, tuple[list[str], Parts]]:
+    """What each check learns from: its positives, and its negatives in named parts ("honest"
+    is the policy's honest questions), for the checks themselves and for
+    scripts/calibrate_policy.py alike. Each check learns its own kind against everything else: a
+    parent asking how to get a son moved nearer home is a personal case, never a harmful request,
+    and the reverse; another organisation's business ("help me write a cover letter") is honest
+    to the harmful-request check. Safeguarding situations learn against the honest questions
+    other than those on their own subjects, and the harmful requests."""
+    harmful = [t for c in policy.categories for t in c.exemplars]
+    personal = list(policy.personal)
+    elsewhere = [t for a in policy.areas for t in a.exemplars]
+    concerns = list(policy.safeguarding.exemplars)
+    others = [q for group, questions in policy.allowed_groups.items()
+              if group not in policy.safeguarding.same_subject for q in questions
+              if q not in set(concerns)]
+    return {"harmful": (harmful, [("honest", policy.allowed), ("personal", personal),
+                                  ("areas", elsewhere)]),
+            "safeguarding": (concerns, [("honest", others), ("harmful", harmful)]),
+            "personal": (personal, [("honest", policy.allowed), ("harmful", harmful)]),
+            "areas": (elsewhere, [("honest", policy.allowed), ("harmful", harmful),
+                                  ("personal", personal)])}
+
+
+def _learns(sets: dict[str, tuple[list[str], Parts]], name: str) -> tuple[list[str], list[str]]:
+    positives, parts = sets[name]
+    return positives, [q for _, part in parts for q in part]
+
+
 class PolicyChecks:
     """The checks the policy file defines: harmful requests (refused), personal cases
     (declined, pointing to a solicitor or the establishment), other organisations' business
@@ -286,29 +317,19 @@ class PolicyChecks:
 
     def __init__(self, embeddings: Any, path: Path = POLICY, cache=None) -> None:
         self.policy = policy = load_policy(path)
-        harmful = [t for c in policy.categories for t in c.exemplars]
-        # Each check learns its own kind against everything else: a parent asking how to get a
-        # son moved nearer home is a personal case, never a harmful request, and the reverse.
-        personal = list(policy.personal)
-        elsewhere = [t for a in policy.areas for t in a.exemplars]
-        # ... and another organisation's business ("help me write a cover letter") is honest too
-        self.harm = ExemplarCheck("harmful", embeddings, policy, harmful,
-                                  policy.allowed + personal + elsewhere, THRESHOLD, cache,
-                                  words=True)
+        sets = training_sets(policy)
+        self.harm = ExemplarCheck("harmful", embeddings, policy, *_learns(sets, "harmful"), THRESHOLD,
+                                  cache, words=True)
         self._category_of = [c.id for c in policy.categories for _ in c.exemplars]
-        concerns = list(policy.safeguarding.exemplars)
-        others = [q for group, questions in policy.allowed_groups.items()
-                  if group not in policy.safeguarding.same_subject for q in questions
-                  if q not in set(concerns)] + harmful
-        self.safeguarding = ExemplarCheck("safeguarding", embeddings, policy, concerns, others,
-                                          SAFEGUARDING_THRESHOLD, cache, words=True)
-        self.personal = ExemplarCheck("personal", embeddings, policy, personal,
-                                      policy.allowed + harmful, PERSONAL_THRESHOLD, cache,
-                                      words=True) if personal else None
+        self.safeguarding = ExemplarCheck("safeguarding", embeddings, policy,
+                                          *_learns(sets, "safeguarding"), SAFEGUARDING_THRESHOLD, cache,
+                                          words=True)
+        self.personal = ExemplarCheck("personal", embeddings, policy, *_learns(sets, "personal"),
+                                      PERSONAL_THRESHOLD, cache, words=True) \
+            if policy.personal else None
         self._area_of = [a for a in policy.areas for _ in a.exemplars]
-        self.areas = ExemplarCheck("areas", embeddings, policy, elsewhere,
-                                   policy.allowed + harmful + personal, AREAS_THRESHOLD, cache,
-                                   words=True) if elsewhere else None
+        self.areas = ExemplarCheck("areas", embeddings, policy, *_learns(sets, "areas"), AREAS_THRESHOLD,
+                                   cache, words=True) if self._area_of else None
 
     def area(self, question: str, vector) -> Area | None:
         """The out-of-scope area a question belongs to (that of its nearest exemplar), or None
