@@ -285,3 +285,14 @@ def test_the_retriever_honours_k_given_at_invoke(corpus_bot):
     retriever = corpus_bot.retriever()
     assert len(retriever.invoke("Can I take my phone into a prison?", k=1)) == 1
     assert len(retriever.invoke("Can I take my phone into a prison?")) == retriever.k
+
+
+def test_a_section_cut_in_two_is_answered_from_its_opening(corpus_bot):
+    """When retrieval returns two passages of one section and the later one holds the best
+    sentence, the answer still leads with the section's opening (what to wear) rather than
+    starting halfway through it (a caveat for physical sessions)."""
+    from bot.ops.evaluation import lead
+
+    answer = corpus_bot.ask("what do I wear to run a workshop in a prison?")
+    assert answer.grounded
+    assert "comfortable, practical clothes" in lead(answer.text), answer.text

@@ -187,7 +187,14 @@ class ExtractiveAnswerer:
                         and is_findings(str(docs[p].metadata.get("section") or ""))]
             if findings and chosen_passage not in findings:
                 chosen_passage = max(findings, key=lambda p: best_in[p])
-        members = sorted(by_passage[chosen_passage], key=lambda i: candidates[i].start)
+        # The section is the unit: when retrieval returned several passages of the chosen
+        # passage's section, they are read as one, from the section's opening.
+        section = [p for p in sorted(by_passage, key=lambda p: int(
+            docs[p].metadata.get("position") or 0)) if section_key(docs[p]) ==
+            section_key(docs[chosen_passage])]
+        order = {p: n for n, p in enumerate(section)}
+        members = sorted((i for p in section for i in by_passage[p]),
+                         key=lambda i: (order[candidates[i].passage], candidates[i].start))
         chosen = members[:LEAD_SENTENCES]
         top = max(members, key=lambda i: scores[i])
         if top not in chosen:
@@ -216,8 +223,8 @@ class ExtractiveAnswerer:
             if len(kept) < MAX_SENTENCES + SECOND_SECTION_LEAD * (second is not None) and not any(
                     _says_again(terms, _stems(candidates[j].clean)) for j in kept):
                 kept.append(i)
-        kept.sort(key=lambda i: (candidates[i].passage != chosen_passage, candidates[i].passage,
-                                 candidates[i].start))
+        kept.sort(key=lambda i: (order.get(candidates[i].passage, len(order)),
+                                 candidates[i].passage, candidates[i].start))
         picked: list[Sentence] = []
         for sentence in (_with_list(candidates[i], docs) for i in kept):
             # a list brought in by its lead-in already holds the items: never say them twice
