@@ -267,3 +267,27 @@ def test_a_decline_names_the_nearest_sections_and_says_they_may_not_answer():
     assert ('The nearest sections are "What is a Listener?" in "How prisons work" and '
             '"Glossary", but they may not answer it.') in answer.text
     assert "do not cover this question" in decline("Who won the league?", []).text
+
+
+def test_a_section_whose_heading_restates_the_question_leads_the_answer():
+    """The passage holding the best sentence leads, unless another section's heading all but
+    restates the question: then that section is the answer."""
+    from langchain_core.documents import Document
+
+    from bot.answer.extractive import RESTATED_HEADING, RESTATED_MARGIN, _restated_heading
+
+    def doc(section: str, heading: float) -> Document:
+        return Document(page_content="Text.", metadata={"source": "guidance/k.md",
+                                                       "section": section,
+                                                       "heading_score": heading})
+
+    docs = [doc("Koestler Arts", 0.41),
+            doc("Can Koestler Arts support someone after they leave prison?", 0.80),
+            doc("What was done", 0.46)]
+    assert _restated_heading(0, range(3), docs) == 1
+    # a heading that only matches well, or barely better than the chosen one, changes nothing
+    docs[1].metadata["heading_score"] = RESTATED_HEADING - 0.01
+    assert _restated_heading(0, range(3), docs) == 0
+    docs[1].metadata["heading_score"] = 0.85
+    docs[0].metadata["heading_score"] = 0.85 - RESTATED_MARGIN + 0.01
+    assert _restated_heading(0, range(3), docs) == 0
