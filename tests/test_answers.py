@@ -291,3 +291,28 @@ def test_a_section_whose_heading_restates_the_question_leads_the_answer():
     docs[1].metadata["heading_score"] = 0.85
     docs[0].metadata["heading_score"] = 0.85 - RESTATED_MARGIN + 0.01
     assert _restated_heading(0, range(3), docs) == 0
+
+
+def test_lines_about_the_document_itself_are_never_answer_sentences():
+    """'This guide adds practical background...' and the sentence that goes on describing the
+    guide ('It explains who advocates for...') say what the reader is reading, not an answer;
+    a sentence about something else that starts with 'It explains' is kept."""
+    from langchain_core.documents import Document
+
+    from bot.answer.extractive import _usable
+
+    intro = ("This guide adds practical background to the main guide on young people in custody. "
+             "It explains who buys custody places and who advocates for children's rights. "
+             "Barnardo's provides independent advocacy at one secure training centre.")
+    source = ("The Clinks review looked at volunteering across 121 prisons. It explains how "
+              "volunteers are recruited, mostly through the chaplaincy and local charities.")
+    def kept(text: str) -> list[str]:
+        doc = Document(page_content=text)
+        return [s.clean for s in split_sentences(text) if _usable(s, doc)]
+
+    assert kept(intro) == [
+        "Barnardo's provides independent advocacy at one secure training centre."]
+    assert kept(source) == [
+        "The Clinks review looked at volunteering across 121 prisons.",
+        "It explains how volunteers are recruited, mostly through the chaplaincy and local "
+        "charities."]

@@ -61,12 +61,31 @@ _LEANS_BACK = re.compile(r"(in other words|this|these|that|those|it|they|however
                          re.I)
 
 
-# A line about the document itself ("This guide is for artists who..."): it
-# tells the reader what they are reading, never the answer to a question.
+# A line about the document itself ("This guide is for artists who...", "This guide adds
+# practical background to..."), and the sentence that goes on describing it ("It explains who
+# buys custody places..."): they tell the reader what they are reading, never the answer to a
+# question. "This guide" always names the document in hand; "the guide" may name another one
+# ("The guide to security vetting..."), so only its describing verbs count.
+_DESCRIBES = (r"(is for|is written|is aimed|explains|covers|describes|sets out|gives|adds|"
+              r"collects|points to|introduces|looks at|lists|brings together|answers|"
+              r"summari[sz]es)")
 _ABOUT_THE_DOCUMENT = re.compile(
-    r"^(this|the) (guide|document|page|leaflet|booklet|factsheet|section)\b[^.]{0,40}?\b"
-    r"(is for|is written|is aimed|explains|covers|describes|sets out|gives an overview|"
-    r"brings together|answers|summari[sz]es)\b", re.I)
+    r"^(this (guide|document|page|leaflet|booklet|factsheet|section)\b|"
+    r"the (guide|document|page|leaflet|booklet|factsheet|section)\b[^.]{0,40}?\b"
+    + _DESCRIBES + r"\b)", re.I)
+_GOES_ON_DESCRIBING = re.compile(r"^it (also )?" + _DESCRIBES + r"\b", re.I)
+_LAST_SENTENCE = re.compile(r"(?:^|[.!?]\s+)([^.!?\n]+[.!?]?)\s*$")
+
+
+def _about_the_document(sentence: Sentence, doc: Document) -> bool:
+    clean = sentence.clean
+    if _ABOUT_THE_DOCUMENT.match(clean):
+        return True
+    if not _GOES_ON_DESCRIBING.match(clean):
+        return False
+    before = doc.page_content[:sentence.start].rsplit("\n", 1)[-1]  # the same paragraph
+    last = _LAST_SENTENCE.search(before.strip())
+    return bool(last and _ABOUT_THE_DOCUMENT.match(clean_markdown(last.group(1))))
 
 
 def _usable(sentence: Sentence, doc: Document) -> bool:
@@ -75,7 +94,7 @@ def _usable(sentence: Sentence, doc: Document) -> bool:
     if is_reading_list(doc.metadata.get("section")):
         return False
     clean = sentence.clean
-    if _ABOUT_THE_DOCUMENT.match(clean):
+    if _about_the_document(sentence, doc):
         return False
     if len(clean) < 25 or len(clean.split()) < 5:
         return False
