@@ -299,7 +299,7 @@ def test_lines_about_the_document_itself_are_never_answer_sentences():
     a sentence about something else that starts with 'It explains' is kept."""
     from langchain_core.documents import Document
 
-    from bot.answer.extractive import _usable
+    from bot.answer.usable import usable
 
     intro = ("This guide adds practical background to the main guide on young people in custody. "
              "It explains who buys custody places and who advocates for children's rights. "
@@ -308,7 +308,7 @@ def test_lines_about_the_document_itself_are_never_answer_sentences():
               "volunteers are recruited, mostly through the chaplaincy and local charities.")
     def kept(text: str) -> list[str]:
         doc = Document(page_content=text)
-        return [s.clean for s in split_sentences(text) if _usable(s, doc)]
+        return [s.clean for s in split_sentences(text) if usable(s, doc)]
 
     assert kept(intro) == [
         "Barnardo's provides independent advocacy at one secure training centre."]

@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 from langchain_core.documents import Document
 
-from bot.answer.citing import INJECTION, _stems, compose, section_key
+from bot.answer.citing import _stems, compose, section_key
 from bot.answer.findings import REPORTS_A_FINDING, asks_for_findings, findings_heading_for
 from bot.answer.replies import decline, with_dates
-from bot.documents import Answer, is_reading_list
+from bot.answer.usable import usable
+from bot.documents import Answer
 from bot.ingest.indexer import cached_vectors
 from bot.ingest.sentences import LIST_MARK, Sentence, clean_markdown, split_sentences
 
@@ -61,50 +62,6 @@ _LEANS_BACK = re.compile(r"(in other words|this|these|that|those|it|they|however
                          re.I)
 
 
-# A line about the document itself ("This guide is for artists who...", "This guide adds
-# practical background to..."), and the sentence that goes on describing it ("It explains who
-# buys custody places..."): they tell the reader what they are reading, never the answer to a
-# question. "This guide" always names the document in hand; "the guide" may name another one
-# ("The guide to security vetting..."), so only its describing verbs count.
-_DESCRIBES = (r"(is for|is written|is aimed|explains|covers|describes|sets out|gives|adds|"
-              r"collects|points to|introduces|looks at|lists|brings together|answers|"
-              r"summari[sz]es)")
-_ABOUT_THE_DOCUMENT = re.compile(
-    r"^(this (guide|document|page|leaflet|booklet|factsheet|section)\b|"
-    r"the (guide|document|page|leaflet|booklet|factsheet|section)\b[^.]{0,40}?\b"
-    + _DESCRIBES + r"\b)", re.I)
-_GOES_ON_DESCRIBING = re.compile(r"^it (also )?" + _DESCRIBES + r"\b", re.I)
-_LAST_SENTENCE = re.compile(r"(?:^|[.!?]\s+)([^.!?\n]+[.!?]?)\s*$")
-
-
-def _about_the_document(sentence: Sentence, doc: Document) -> bool:
-    clean = sentence.clean
-    if _ABOUT_THE_DOCUMENT.match(clean):
-        return True
-    if not _GOES_ON_DESCRIBING.match(clean):
-        return False
-    before = doc.page_content[:sentence.start].rsplit("\n", 1)[-1]  # the same paragraph
-    last = _LAST_SENTENCE.search(before.strip())
-    return bool(last and _ABOUT_THE_DOCUMENT.match(clean_markdown(last.group(1))))
-
-
-def _usable(sentence: Sentence, doc: Document) -> bool:
-    if INJECTION.search(sentence.text):
-        return False
-    if is_reading_list(doc.metadata.get("section")):
-        return False
-    clean = sentence.clean
-    if _about_the_document(sentence, doc):
-        return False
-    if len(clean) < 25 or len(clean.split()) < 5:
-        return False
-    if LIST_MARK.match(sentence.text) and len(clean.split()) < 8 and clean[-1:] not in ".!":
-        return False  # a short list item ("Emotional content that could upset participants")
-    if re.search(r"https?://|www\.", clean) and len(clean) < 200:
-        return False
-    return True
-
-
 class ExtractiveAnswerer:
     """Picks the sentences of the retrieved passages that best answer the question."""
 
@@ -122,7 +79,7 @@ class ExtractiveAnswerer:
     def select(self, question: str, docs: Sequence[Document], q_vec: Sequence[float] | None,
                prefer: re.Pattern | None = None) -> list[Sentence]:
         candidates = [s for i, d in enumerate(docs)
-                      for s in split_sentences(d.page_content, i) if _usable(s, d)]
+                      for s in split_sentences(d.page_content, i) if usable(s, d)]
         if not candidates:
             return []
         if q_vec is None:
