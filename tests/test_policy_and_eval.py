@@ -46,6 +46,24 @@ def test_repeated_sentences_are_counted():
     assert score_answer(item, {"answer": text, "grounded": True})["repeated"]
 
 
+def test_section_recall_counts_the_first_retrieved_section_whose_whole_text_holds_the_fact():
+    """A section answers when its whole text (every passage, not only the one retrieved) holds
+    the key fact; sections are counted once each, in retrieval order."""
+    from bot.ops.evaluation import _answering_section
+
+    def passage(source: str, section: str, text: str = "Some words.") -> Document:
+        return Document(page_content=text, metadata={"source": source, "section": section})
+
+    sections = {("a.md", "Kilns"): "Kilns\nFire the kiln with staff.",
+                ("b.md", "Clay"): "Clay\nBring clay.\nAn officer must agree to the kiln.",
+                ("c.md", "Glazes"): "Glazes\nGlazes are checked."}
+    groups = [["kiln"], ["officer"]]
+    docs = [passage("a.md", "Kilns"), passage("a.md", "Kilns"), passage("c.md", "Glazes"),
+            passage("b.md", "Clay", "Bring clay.")]
+    assert _answering_section(docs, sections, groups) == 3
+    assert _answering_section(docs[:3], sections, groups) is None
+
+
 def test_safeguarding_lead_is_recognised():
     assert tells_staff_first("Tell staff now: tell the nearest member of staff [1]. More.")
     assert not tells_staff_first("Clay must be counted back in [1].")

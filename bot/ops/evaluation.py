@@ -157,14 +157,25 @@ def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None 
     items = items[:limit] if limit else items
     index = bot.search_index()
     retrieval_items = [i for i in items if i.get("expect")]
+    covered = [i for i in items if i["kind"] == "in_scope" and i.get("must_mention")
+               and not i.get("not_in_library")]
+    covered_ids = {id(i) for i in covered}
+    sections = _section_texts(index)
     results: dict[str, dict[str, float]] = {}
     misses: list[dict[str, Any]] = []
     for mode in modes:
         retriever = bot.retriever(index, mode=mode)
         hits5, rr = 0, 0.0
-        for item in retrieval_items:
+        section_hits = {1: 0, 3: 0}
+        for item in {id(i): i for i in retrieval_items + covered}.values():
             _, _, docs = find_passages(
                 retriever, standalone_question(item["question"], _history(item)), k=10)
+            if id(item) in covered_ids:
+                rank = _answering_section(docs, sections, item["must_mention"])
+                for at in section_hits:
+                    section_hits[at] += rank is not None and rank <= at
+            if not item.get("expect"):
+                continue
             sources = [d.metadata.get("source") for d in docs]
             expected = set(item["expect"])
             if expected & set(sources[:5]):
@@ -176,11 +187,41 @@ def evaluate_questions(bot, path: Path, modes: Sequence[str], limit: int | None 
             rr += 1.0 / rank if rank else 0.0
         n = len(retrieval_items) or 1
         results[mode] = {"recall@5": hits5 / n, "mrr@10": rr / n}
+        if covered:
+            results[mode] |= {f"section_recall@{at}": hits / len(covered)
+                              for at, hits in section_hits.items()}
     answers = _answer_metrics(bot, items)
     return {"dataset": str(path), "queries": len(items), "documents": len(index.sources()),
             "results": results, "answers": answers["summary"],
             "follow_ups": _follow_up_metrics(bot, index, retrieval_items),
             "failures": {"retrieval": misses, "answers": answers["failures"]}}
+
+
+def _section_texts(index) -> dict[tuple[str, str], str]:
+    """Every section of the live index as one text (its heading and all its passages), keyed as
+    :func:`bot.answer.citing.section_key` keys a retrieved passage."""
+    texts: dict[tuple[str, str], str] = {}
+    for text, meta in zip(index.texts, index.metadatas):
+        key = (str(meta.get("source") or ""), str(meta.get("section") or ""))
+        texts[key] = texts.get(key, key[1]) + "\n" + text
+    return texts
+
+
+def _answering_section(docs, sections: dict[tuple[str, str], str],
+                       groups: Sequence[Sequence[str]]) -> int | None:
+    """The rank, among the distinct sections of the retrieved passages in retrieval order, of
+    the first whose whole text holds the key fact (section-level recall, issue #13)."""
+    from bot.answer.citing import section_key
+
+    seen: list[tuple[str, str]] = []
+    for doc in docs:
+        key = section_key(doc)
+        if key in seen:
+            continue
+        seen.append(key)
+        if has_key_fact(sections.get(key, doc.page_content), groups):
+            return len(seen)
+    return None
 
 
 def _follow_up_metrics(bot, index, items: list[dict[str, Any]]) -> dict[str, Any]:
