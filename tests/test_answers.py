@@ -18,6 +18,16 @@ def test_sentence_split_keeps_offsets_and_abbreviations():
     assert sentences[2].clean == "Lockers are by the gate"
 
 
+def test_a_name_ending_in_an_ellipsis_does_not_end_its_sentence():
+    """'It's Not Your Birthday But... (INYBB), cited...' is one sentence; an ellipsis before a
+    new sentence still ends the one before."""
+    text = ("A manager writing for It's Not Your Birthday But... (INYBB) cited a survey. "
+            "Sessions stopped... Then they started again.")
+    assert [s.text for s in split_sentences(text)] == [
+        "A manager writing for It's Not Your Birthday But... (INYBB) cited a survey.",
+        "Sessions stopped...", "Then they started again."]
+
+
 def test_rrf_rewards_agreement():
     fused = rrf([(1.0, [1, 2, 3]), (1.0, [3, 1, 4])], k=60)
     assert max(fused, key=fused.get) == 1

@@ -46,6 +46,11 @@ def split_sentences(text: str, passage: int = 0) -> list[Sentence]:
             last = before[-1].lower().rstrip(".") if before else ""
             if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
                 continue
+            # a trailing ellipsis in a name, then its bracketed short form ("It's Not Your
+            # Birthday But... (INYBB)"): the sentence goes on
+            if re.search(r"(\.\.|\u2026)$", body[:m.start()].rstrip("\"')]")) and \
+                    body[m.end():m.end() + 1] == "(":
+                continue
             cuts.append(m.end())
         cuts.append(len(body))
         for a, b in zip(cuts, cuts[1:]):
