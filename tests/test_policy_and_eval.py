@@ -198,3 +198,28 @@ def test_policy_scores_match_scikit_learns_transform():
             got = np.zeros_like(expected)
             got[rows] = values
             assert np.allclose(got, expected, atol=1e-12), text
+
+
+def test_someone_at_risk_is_never_refused_when_both_checks_match(indexed_bot, monkeypatch):
+    """A situation both policy checks match (a missing child read as absconding) gets the
+    safeguarding lead and the guidance, not a refusal; the harmful-request check alone still
+    refuses."""
+    from types import SimpleNamespace
+
+    from bot.policy.detector import load_policy
+
+    real = SimpleNamespace(policy=load_policy())
+
+    def checks(harm: bool, risk: bool):
+        always = lambda flag: SimpleNamespace(matches=lambda q, v: flag)  # noqa: E731
+        return SimpleNamespace(harm=always(harm), safeguarding=always(risk), personal=None,
+                               category=lambda v: "absconding", area=lambda q, v: None,
+                               policy=real.policy)
+
+    question = "A girl from our group has not come back from the break. What do we do?"
+    monkeypatch.setattr(indexed_bot.pipeline, "policy_checks", lambda: checks(True, True))
+    both = indexed_bot.ask(question)
+    monkeypatch.setattr(indexed_bot.pipeline, "policy_checks", lambda: checks(True, False))
+    harm_only = indexed_bot.ask(question)
+    assert not both.refused and both.text.startswith(real.policy.safeguarding.lead.rstrip("."))
+    assert harm_only.refused
