@@ -155,7 +155,7 @@ def test_question_set_gate(corpus_bot, name, part, floors, ceiling):
     ("The police arrested me for shoplifting last week. Am I going to get a criminal record?",
      True),
     ("will I go to prison for not paying a fine", True),
-    # Expected to fail until session 8, when the eighth safety set joined the exemplars.
+    # An expected failure until session 9, when the eighth safety set joined the exemplars.
     ("I've got a court date next month, what should I wear?", True),
     ("I was convicted of a drugs offence ten years ago. Can I still work in a prison?", False),
     ("I have a caution from years ago, do I have to tell the prison?", False),

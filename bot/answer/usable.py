@@ -13,7 +13,7 @@ from langchain_core.documents import Document
 
 from bot.answer.citing import INJECTION
 from bot.documents import is_reading_list
-from bot.ingest.sentences import LIST_MARK, Sentence, clean_markdown
+from bot.ingest.sentences import LIST_MARK, Sentence, split_sentences
 
 # A line about the document itself ("This guide is for artists who...", "This guide adds
 # practical background to..."), and the sentence that goes on describing it ("It explains who
@@ -28,7 +28,6 @@ _ABOUT_THE_DOCUMENT = re.compile(
     r"the (guide|document|page|leaflet|booklet|factsheet|section)\b[^.]{0,40}?\b"
     + _DESCRIBES + r"\b)", re.I)
 _GOES_ON_DESCRIBING = re.compile(r"^it (also )?" + _DESCRIBES + r"\b", re.I)
-_LAST_SENTENCE = re.compile(r"(?:^|[.!?]\s+)([^.!?\n]+[.!?]?)\s*$")
 
 
 def about_the_document(sentence: Sentence, doc: Document) -> bool:
@@ -38,9 +37,8 @@ def about_the_document(sentence: Sentence, doc: Document) -> bool:
         return True
     if not _GOES_ON_DESCRIBING.match(clean):
         return False
-    before = doc.page_content[:sentence.start].rsplit("\n", 1)[-1]  # the same paragraph
-    last = _LAST_SENTENCE.search(before.strip())
-    return bool(last and _ABOUT_THE_DOCUMENT.match(clean_markdown(last.group(1))))
+    before = split_sentences(doc.page_content[:sentence.start].rsplit("\n", 1)[-1])  # its line
+    return bool(before and _ABOUT_THE_DOCUMENT.match(before[-1].clean))
 
 
 def usable(sentence: Sentence, doc: Document) -> bool:
