@@ -97,3 +97,39 @@ def test_the_pipeline_answers_as_the_check_says(corpus_bot, threshold):
         pipeline.answer_check = kept
     assert answer.grounded is (threshold == 0.0)
     assert not answer.refused
+
+
+def test_a_document_that_stands_out_is_measured_as_such():
+    index = _Index(LIBRARY)
+    vetting = _docs("How long does vetting take?", LIBRARY[1], 0.8, 0.8)
+    other = _docs("What should I wear?", LIBRARY[2], 0.2, 0.78)
+    far = _docs("What should I wear?", LIBRARY[2], 0.2, 0.4)
+    half = [Document(page_content=LIBRARY[1], metadata={**vetting[0].metadata, "dense_score": 0.79})]
+    for doc, source in zip(vetting + other + far + half, ["vetting", "wear", "wear", "vetting"]):
+        doc.metadata["source"] = f"guidance/{source}.md"
+    question = "How long does security vetting take?"
+
+    def margin(docs):
+        return measure(question, split_sentences(docs[0].page_content), docs, index)["margin"]
+
+    assert margin(vetting + other) == pytest.approx(0.02)
+    assert margin(vetting + far) == pytest.approx(0.4)
+    # the rest of the same document is no rival: the margin is still to the other document
+    assert margin(vetting + half + far) == pytest.approx(0.4)
+
+
+def test_slang_is_measured_in_the_guidance_words():
+    from bot.policy.colloquial import expand, without_slang
+
+    query = expand("Can I bring my mobile in?")
+    assert "phone" in query and "mobile" not in without_slang(query)
+    assert "phone" in without_slang(query)
+    index = _Index(LIBRARY)
+    docs = _docs("Can I bring my phone?", LIBRARY[0], 0.7, 0.7)
+    sentences = split_sentences(docs[0].page_content)
+    slang = measure(expand("Can the lads bring their mobiles into the nick?"), sentences, docs,
+                    index)
+    plain = measure(expand("Can the participants bring their phones into the prison?"),
+                    sentences, docs, index)
+    assert slang["idf_coverage"] == pytest.approx(plain["idf_coverage"], abs=0.05)
+    assert slang["missing_rare"] <= plain["missing_rare"] + 1e-9

@@ -127,17 +127,24 @@ def test_pdf_answers_cite_pages(corpus_bot):
 # that answer (measured, with the restated-heading lead: questions 0.469 / 0.223, fresh 0.267 /
 # 0.289, independent tune 0.566 / 0.200 with 0.696 declined), so two ceilings and one floor
 # moved to the measured figures.
+# Session 10 refitted the check on all eleven blind sets (2,138 questions reaching the answerer,
+# 639 of the blind sets' questions not in the library), with a sixth measurement (how far the
+# best document stands out from the others) and slang measured in the guidance's words, and
+# raised the threshold from 0.40 to 0.45: on the blind sets about two wrong answers fewer for
+# each right one lost (docs/quality.md). Measured: questions 0.379 key fact / 0.189 wrong, fresh
+# 0.222 / 0.156 (the chatty set: 12 right -> 10), independent tune 0.500 / 0.159 with 0.739
+# declined, inventory 0.930.
 @pytest.mark.parametrize(("name", "part", "floors", "ceiling"), [
     ("tests/eval/questions.yaml", "all",
-     {"key_fact": 0.45, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.23),
+     {"key_fact": 0.36, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.21),
     # Written later by someone who had not seen the tuning.
     ("tests/eval/fresh_questions.yaml", "all",
-     {"key_fact": 0.25, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.30),
+     {"key_fact": 0.2, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.18),
     # Real questions from public sources, written blind (issue #13); the holdout part is kept
     # out of the gate and looked at once.
-    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.54, "declined": 0.68}, 0.22),
+    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.48, "declined": 0.72}, 0.18),
     # The coverage map (issue #15): every question the library is meant to answer, answered.
-    ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.95}, 0.02),
+    ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.91}, 0.02),
 ])
 def test_question_set_gate(corpus_bot, name, part, floors, ceiling):
     result = evaluate_questions(corpus_bot, REPO / name, ["hybrid"], part=part)
@@ -272,10 +279,10 @@ def test_a_question_about_what_a_study_changed_is_answered_from_its_findings(cor
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "the answer check (bot.answer.deciding) puts this covered question at 0.34 against 0.40: "
-    "the summary's title names Family Man and Fathers Inside, not Man Up, so its heading is "
-    "far from the question, and the question's words are spread over the summary "
-    "(docs/quality.md, session 6)"))
+    "the answer check (bot.answer.deciding) puts this covered question at 0.23 against 0.45 "
+    "(0.34 against 0.40 before session 10): the summary's title names Family Man and Fathers "
+    "Inside, not Man Up, so its heading is far from the question, the question's words are "
+    "spread over the summary, and other documents are about as close (docs/quality.md)"))
 def test_a_covered_question_about_a_study_is_answered(corpus_bot):
     answer = corpus_bot.ask("Did Safe Ground's Man Up course with youth offending teams make any "
                             "real difference to the young people who took part?")

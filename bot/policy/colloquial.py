@@ -62,3 +62,14 @@ def expand(question: str) -> str:
         if pattern.search(question) and words not in extra:
             extra.append(words)
     return f"{question} ({'; '.join(extra)})" if extra else question
+
+
+def without_slang(query: str) -> str:
+    """An expanded query with its colloquial phrases taken out, leaving the guidance's words that
+    :func:`expand` appended for them: what the question asks, in the library's words. The answer
+    check (bot.answer.deciding) measures how much of the question a passage covers on this, so
+    that "lads" is not counted as a word the passage fails to mention when it says
+    "participants"."""
+    for pattern, _ in COLLOQUIAL:
+        query = pattern.sub(" ", query)
+    return query
