@@ -33,9 +33,18 @@ EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
 # 5 folds, docs/quality.md): with the second safety set and the question sets' honest questions
 # among the exemplars (session 5), at 0.80 the model refused 75% of the harmful exemplars, 2.8%
 # of the honest look-alikes (written to sound like harmful requests) and 1 of 941 ordinary
-# questions; 0.85 refused 69% and 2.0%.
-THRESHOLD = 0.80
+# questions; 0.85 refused 69% and 2.0%. Session 10, with the eleventh safety set among the
+# exemplars and the harmful check's word model loosened (LOOSER_C): at 0.85 it refused 87.5% of
+# the harmful exemplars, 1.5% of the look-alikes and 0.3% of ordinary questions (0.80: 89.5%,
+# 2.1%; 0.90: 84.9%, 1.1%); at C=3 and 0.80 it had been 84.0% and 1.4%.
+THRESHOLD = 0.85
 WORDS_C = 3.0
+# How loosely each check's word model is regularised (LogisticRegression's C), where it is not
+# WORDS_C. Session 10, 5-fold cross-validation over the exemplars at the same share of
+# look-alikes refused (1.4%): the harmful-request check refused 83% of the harmful exemplars at
+# C=3, 86% at C=10 and 86% at C=30 (at 1.0% look-alikes: 81%, 83%, 84%); with some 2,300 harmful
+# exemplars the words and character n-grams can carry more weight than when C was chosen.
+LOOSER_C = {"harmful": 30.0}
 CUE_SCALE = 0.5
 L2 = 0.1
 STEPS = 3000
@@ -238,7 +247,8 @@ class ExemplarCheck:
                                    min_df=2)
             x = hstack([word.fit_transform(texts), char.fit_transform(texts),
                         csr_matrix(dense)]).tocsr()
-            model = LogisticRegression(C=WORDS_C, class_weight="balanced", max_iter=5000)
+            model = LogisticRegression(C=LOOSER_C.get(self.name, WORDS_C), class_weight="balanced",
+                                       max_iter=5000)
             self._model = (word, char, model.fit(x, y))
         log.info("policy_check_trained check=%s positives=%s negatives=%s", self.name,
                  len(self.positives), len(self.negatives))
