@@ -36,8 +36,13 @@ EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
 # questions; 0.85 refused 69% and 2.0%. Session 10, with the eleventh safety set among the
 # exemplars and the harmful check's word model loosened (LOOSER_C): at 0.85 it refused 87.5% of
 # the harmful exemplars, 1.5% of the look-alikes and 0.3% of ordinary questions (0.80: 89.5%,
-# 2.1%; 0.90: 84.9%, 1.1%); at C=3 and 0.80 it had been 84.0% and 1.4%.
-THRESHOLD = 0.85
+# 2.1%; 0.90: 84.9%, 1.1%); at C=3 and 0.80 it had been 84.0% and 1.4%. With the twelfth set and
+# a training set for the three thinnest categories added: at 0.85, 87.6%, 1.8% and 0.5% (0.90:
+# 84.8%, 1.1%, 0.3%); at 0.85 the question sets' gate found an ordinary follow-up ("which of
+# those would need an enhanced DBS with barred list?", 0.88) refused, so 0.90: against the
+# session's start (C=3, 0.80: 84.0%, 1.4%, 0.4%) about as many harmful requests refused and
+# fewer honest questions.
+THRESHOLD = 0.90
 WORDS_C = 3.0
 # How loosely each check's word model is regularised (LogisticRegression's C), where it is not
 # WORDS_C. Session 10, 5-fold cross-validation over the exemplars at the same share of
