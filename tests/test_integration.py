@@ -131,9 +131,11 @@ def test_pdf_answers_cite_pages(corpus_bot):
 # 639 of the blind sets' questions not in the library), with a sixth measurement (how far the
 # best document stands out from the others) and slang measured in the guidance's words, and
 # raised the threshold from 0.40 to 0.45: on the blind sets about two wrong answers fewer for
-# each right one lost (docs/quality.md). Measured: questions 0.379 key fact / 0.189 wrong, fresh
-# 0.222 / 0.156 (the chatty set: 12 right -> 10), independent tune 0.500 / 0.159 with 0.739
-# declined, inventory 0.930.
+# each right one lost (docs/quality.md). Measured then: questions 0.379 key fact / 0.189 wrong,
+# fresh 0.222 / 0.156 (the chatty set: 13 right at the session's start -> 10), independent tune
+# 0.500 / 0.159 with 0.739 declined, inventory 0.930; after the twelfth safety set and a training
+# set joined the exemplars (harmful threshold 0.90), questions 0.365 (two follow-ups declined) and
+# inventory 0.927, the rest unchanged.
 @pytest.mark.parametrize(("name", "part", "floors", "ceiling"), [
     ("tests/eval/questions.yaml", "all",
      {"key_fact": 0.36, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.21),
