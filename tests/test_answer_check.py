@@ -133,3 +133,14 @@ def test_slang_is_measured_in_the_guidance_words():
                     sentences, docs, index)
     assert slang["idf_coverage"] == pytest.approx(plain["idf_coverage"], abs=0.05)
     assert slang["missing_rare"] <= plain["missing_rare"] + 1e-9
+
+
+def test_the_asking_part_of_a_question_told_with_a_story():
+    from bot.search.asking import asking_part
+
+    assert asking_part("I start next week at a women's prison. What should I wear?") == \
+        "What should I wear?"
+    assert asking_part("What should I wear?") is None          # all asking: nothing to take away
+    assert asking_part("Is it allowed? Who decides?") is None
+    # no question mark: the last sentence is the ask
+    assert asking_part("I run a choir. Tell me about DBS checks") == "Tell me about DBS checks"

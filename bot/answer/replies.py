@@ -119,14 +119,23 @@ def _first_sentence(text: str) -> str:
     return sentences[0].text if sentences else ""
 
 
-_RULE_WORDS = re.compile(r"\b(security|must not|never|offence|report|refuse|say no|"
-                         r"prohibited|banned|authoris|criminal|illegal|not allowed)\w*", re.I)
+# A sentence that states a rule or what to do about breaking one. A refusal quotes only these:
+# a sentence that merely shares the request's subject ("scanners give full coverage of the
+# closed estate") could help the very thing refused.
+STATES_A_RULE = re.compile(r"\b(must not|must never|never|do not|don't|offence|prohibited|"
+                            r"banned|not allowed|illegal|criminal|without (the |their |"
+                            r"prior )?(written )?(permission|authoris\w*|approval)|report|"
+                            r"say no|refuse)\b", re.I)
 
 
 def refuse(answerer: SelectsSentences, question: str, docs: Sequence[Document],
            q_vec=None) -> Answer:
-    """Refuse a request for help breaking the rules, and cite the rules themselves."""
-    sentences = answerer.select(question, docs, q_vec, prefer=_RULE_WORDS)[:2]
+    """Refuse a request for help breaking the rules, and cite the rules themselves: ``docs``
+    are the rules' passages (the pipeline searches the category's own rules document for what
+    the category is about, not for the request's words), and only sentences that state a rule
+    are quoted."""
+    sentences = [s for s in answerer.select(question, docs, q_vec, prefer=STATES_A_RULE)
+                 if STATES_A_RULE.search(s.clean)][:2]
     text = REFUSAL
     citations: list[Citation] = []
     if sentences:

@@ -1,7 +1,7 @@
 """Which retrieved sentences may be said in an answer (bot.answer.extractive picks among them).
 
 Never: a sentence that carries an instruction to the model (``INJECTION``), one from a reading
-list, a line about the document itself, a fragment too short to say anything, a short list item
+list, a line or a section about the document itself, a fragment too short to say anything, a short list item
 that is only a label, or a bare web address.
 """
 
@@ -41,11 +41,20 @@ def about_the_document(sentence: Sentence, doc: Document) -> bool:
     return bool(before and _ABOUT_THE_DOCUMENT.match(before[-1].clean))
 
 
+# A section about the document itself ("What this guide covers", "About this guide"): it
+# introduces what follows and points elsewhere, and answers nothing. Led with, it read as an
+# answer to practical questions ("is art one of the subjects the education provider has to
+# deliver?" answered with the education guide's introduction).
+_SECTION_ABOUT_THE_DOCUMENT = re.compile(
+    r"\bthis (guide|document|leaflet|booklet|factsheet)\b", re.I)
+
+
 def usable(sentence: Sentence, doc: Document) -> bool:
     """Whether a retrieved sentence may be said as part of an answer."""
     if INJECTION.search(sentence.text):
         return False
-    if is_reading_list(doc.metadata.get("section")):
+    section = str(doc.metadata.get("section") or "")
+    if is_reading_list(section) or _SECTION_ABOUT_THE_DOCUMENT.search(section):
         return False
     clean = sentence.clean
     if about_the_document(sentence, doc):

@@ -279,13 +279,18 @@ class HybridRetriever(BaseRetriever):
         return self.search(query, k=k)
 
     def search(self, query: str, k: int | None = None, filters: dict[str, Any] | None = None,
-               vector: Sequence[float] | None = None, max_per_doc: int | None = None
-               ) -> list[Document]:
-        hits = self.rank(query, k=k, filters=filters, vector=vector, max_per_doc=max_per_doc)
+               vector: Sequence[float] | None = None, max_per_doc: int | None = None,
+               asked: Sequence[float] | None = None) -> list[Document]:
+        hits = self.rank(query, k=k, filters=filters, vector=vector, max_per_doc=max_per_doc,
+                         asked=asked)
         return [self.to_document(hit) for hit in hits]
 
     def rank(self, query: str, k: int | None = None, filters: dict[str, Any] | None = None,
-             vector: Sequence[float] | None = None, max_per_doc: int | None = None) -> list[Hit]:
+             vector: Sequence[float] | None = None, max_per_doc: int | None = None,
+             asked: Sequence[float] | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query`` (its vector ``vector``). ``asked``: the vector
+        of the question's asking part (bot.search.asking), when it has a story around it; the
+        headings are matched against it as well as against the whole question."""
         if self.mode not in MODES:
             raise ConfigError(f"Unknown retrieval mode '{self.mode}': use dense, bm25 or hybrid.")
         k = k or self.k
@@ -301,8 +306,10 @@ class HybridRetriever(BaseRetriever):
         if self.mode != "bm25":
             dense = index.dense(vector, self.candidates, flt)
             if self.heading_weight and index.heading_vectors is not None:
-                headings = index.dense(vector, self.candidates, flt,
-                                       scores=index.heading_scores(vector))
+                heading_scores = index.heading_scores(vector)
+                if asked is not None:
+                    heading_scores = np.maximum(heading_scores, index.heading_scores(asked))
+                headings = index.dense(vector, self.candidates, flt, scores=heading_scores)
         bm25_ranked: list[int] = []
         scores = np.zeros(0)
         if self.mode != "dense":
@@ -334,6 +341,9 @@ class HybridRetriever(BaseRetriever):
                 break
         dense_score.update(index.similarities(vector, [r for r in chosen if r not in dense_score]))
         heading = index.similarities(vector, chosen, headings=True)
+        if asked is not None:
+            heading = {r: max(v, index.similarities(asked, [r], headings=True).get(r, v))
+                       for r, v in heading.items()}
         return [Hit(row, fused[row], dense_score.get(row),
                     float(scores[row]) if len(scores) else 0.0, heading.get(row))
                 for row in chosen]
