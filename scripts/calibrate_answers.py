@@ -36,7 +36,9 @@ SETS = ["tests/eval/questions.yaml", "tests/eval/fresh_questions.yaml",
         "tests/eval/independent_questions_v5.yaml", "tests/eval/independent_questions_v6.yaml",
         "tests/eval/independent_questions_v7.yaml", "tests/eval/independent_questions_v8.yaml",
         "tests/eval/independent_questions_v9.yaml", "tests/eval/independent_questions_v10.yaml",
-        "tests/eval/independent_questions_v11.yaml", "corpus_src/question_inventory.yaml"]
+        "tests/eval/independent_questions_v11.yaml", "tests/eval/independent_questions_v12.yaml",
+        "tests/eval/independent_questions_v13.yaml", "tests/eval/independent_questions_v14.yaml",
+        "corpus_src/question_inventory.yaml"]
 THRESHOLDS = (0.35, 0.4, 0.45, 0.5, 0.55)
 
 
