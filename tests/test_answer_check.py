@@ -144,3 +144,24 @@ def test_the_asking_part_of_a_question_told_with_a_story():
     assert asking_part("Is it allowed? Who decides?") is None
     # no question mark: the last sentence is the ask
     assert asking_part("I run a choir. Tell me about DBS checks") == "Tell me about DBS checks"
+
+
+def test_a_decline_names_the_section_the_answer_would_have_led_with_first():
+    from langchain_core.documents import Document
+
+    from bot.answer.extractive import lead_first
+    from bot.answer.replies import decline
+    from bot.ingest.sentences import Sentence
+
+    docs = [Document(page_content=f"Passage {n} says something useful here.",
+                     metadata={"source": f"guidance/{n}.md", "title": f"Guide {n}",
+                               "section": f"Question {n}?"}) for n in range(3)]
+    docs[2].page_content = "Yes: anyone who works in a prison needs security vetting first."
+    ordered = lead_first(docs, [Sentence(2, 0, 10, "x", "x")])
+    assert [d.metadata["source"] for d in ordered] == [
+        "guidance/2.md", "guidance/0.md", "guidance/1.md"]
+    assert lead_first(docs, []) == docs
+    answer = decline("is my old DBS still valid?", ordered)
+    assert answer.text.index('"Question 2?"') < answer.text.index('"Question 0?"')
+    # the section's verdict on its own heading is not quoted as if it answered this question
+    assert answer.citations[0].quote == "anyone who works in a prison needs security vetting first."

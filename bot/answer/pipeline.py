@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.answer.deciding import AnswerCheck
-from bot.answer.extractive import ExtractiveAnswerer
+from bot.answer.extractive import ExtractiveAnswerer, lead_first
 from bot.answer.findings import asks_for_findings
 from bot.answer.replies import EMPTY, LLM_DOWN, TRUNCATED, decline, refuse
 from bot.config import Settings
@@ -106,7 +106,7 @@ class QuestionPipeline:
                 prepared.query, prepared.docs, prepared.q_vec,
                 require_coverage=prepared.lead is None, judge=self._judge(prepared)))
         if not self._library_answers(prepared):
-            return prepared.finish(decline(question, prepared.docs))
+            return prepared.finish(decline(question, self._lead_first(prepared)))
         try:
             answer = self.llm.answer(prepared.searched, prepared.docs, prepared.q_vec)
         except llm_failures() as exc:  # the server failed: answer without it, and say so
@@ -128,7 +128,7 @@ class QuestionPipeline:
                 require_coverage=prepared.lead is None, judge=self._judge(prepared)))
             return
         if not self._library_answers(prepared):
-            yield prepared.finish(decline(question, prepared.docs))
+            yield prepared.finish(decline(question, self._lead_first(prepared)))
             return
         parts: list[str] = []
         try:
@@ -213,6 +213,11 @@ class QuestionPipeline:
             return True
         sentences = self.extractive.select(prepared.query, prepared.docs, prepared.q_vec)
         return self._judge(prepared)(sentences)
+
+    def _lead_first(self, prepared: _Prepared) -> list:
+        """The passages for a decline, the one the answer would have led with first."""
+        return lead_first(prepared.docs, self.extractive.select(prepared.query, prepared.docs,
+                                                                prepared.q_vec))
 
     def _standalone(self, question: str, history) -> str:
         turns = [h for h in (history or []) if str(h.get("content", "")).strip()]

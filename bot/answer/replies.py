@@ -114,9 +114,20 @@ def _and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+# An answer-first section opens with its verdict on its own heading ("Yes: any conviction that
+# led to a prison sentence..."). Quoted in a decline, beside a different question, the verdict
+# would read as the answer to it; the quote starts after it (still the passage's own words).
+_VERDICT = re.compile(r"^(yes|no|probably not|usually|not always|sometimes)\s*[:,]\s+(?=\S)",
+                      re.I)
+
+
 def _first_sentence(text: str) -> str:
     sentences = [s for s in split_sentences(text) if not INJECTION.search(s.text)]
-    return sentences[0].text if sentences else ""
+    if not sentences:
+        return ""
+    first = sentences[0].text
+    verdict = _VERDICT.match(first)
+    return first[verdict.end():] if verdict else first
 
 
 # A sentence that states a rule or what to do about breaking one. A refusal quotes only these:

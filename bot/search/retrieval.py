@@ -188,6 +188,7 @@ class SearchIndex:
         asked = [(r, t) for r, m in enumerate(self.metadatas) for t in asked_texts(m)]
         if self.embed_headings is None or not asked:
             return None
+        # rows in order, so that each row's best phrasing is one np.maximum.reduceat away
         return (np.asarray([r for r, _ in asked]),
                 np.asarray(self.embed_headings([t for _, t in asked]), dtype=np.float32))
 
@@ -202,8 +203,9 @@ class SearchIndex:
         scores = (self.heading_vectors if picked is None else self.heading_vectors[picked]) @ q
         if self.asked_vectors is not None:
             owner, vectors = self.asked_vectors
+            starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
             best = np.full(len(self.ids), -np.inf, dtype=np.float32)
-            np.maximum.at(best, owner, vectors @ q)
+            best[owner[starts]] = np.maximum.reduceat(vectors @ q, starts)
             scores = np.maximum(scores, best if picked is None else best[picked])
         return scores
 
@@ -342,8 +344,8 @@ class HybridRetriever(BaseRetriever):
         dense_score.update(index.similarities(vector, [r for r in chosen if r not in dense_score]))
         heading = index.similarities(vector, chosen, headings=True)
         if asked is not None:
-            heading = {r: max(v, index.similarities(asked, [r], headings=True).get(r, v))
-                       for r, v in heading.items()}
+            also = index.similarities(asked, chosen, headings=True)
+            heading = {r: max(v, also.get(r, v)) for r, v in heading.items()}
         return [Hit(row, fused[row], dense_score.get(row),
                     float(scores[row]) if len(scores) else 0.0, heading.get(row))
                 for row in chosen]
