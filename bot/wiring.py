@@ -227,10 +227,23 @@ def evidence_order(row: dict[str, Any]) -> tuple:
     return rank, -(first_year(row.get("year", "")) or 0), row.get("title", "").lower()
 
 
+def one_blas_thread() -> None:
+    """Answering is many small matrix-vector products (the question against the passages, the
+    headings and staff's other phrasings of them); BLAS spreading each over every core costs
+    more than it saves, and in the web app, which answers requests in parallel threads, it set
+    eight clients fighting for two cores. Measured (docs/benchmarks.md, session 11): 26 -> 77
+    answers/s over HTTP, and the whole extractive answer p95 44.6 -> 13.1 ms. The encoder
+    (ONNX Runtime or PyTorch) keeps its own threads."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def build_bot(settings: Settings, embeddings=None) -> Bot:
     """The composition root: settings in, a ready (lazily loading) bot out. ``BOT_CHROMA_URL``
     chooses the Chroma server store (nothing is then written to the embedded one)."""
     store = open_store(settings)  # first: a malformed BOT_CHROMA_URL fails before the model loads
+    one_blas_thread()
     if embeddings is None:
         embeddings = embeddings_for(settings)
     chat_model = None
