@@ -20,7 +20,7 @@ from langchain_core.documents import Document
 
 from bot.answer.citing import _stems, compose, section_key
 from bot.answer.findings import REPORTS_A_FINDING, asks_for_findings, findings_heading_for
-from bot.answer.replies import decline, with_dates
+from bot.answer.replies import VERDICT, decline, with_dates
 from bot.answer.usable import usable
 from bot.documents import Answer
 from bot.ingest.indexer import cached_vectors
@@ -272,9 +272,8 @@ def coverage(question: str, sentences: Sequence[Sentence], docs: Sequence[Docume
 # A section written answer-first opens with a verdict on its own heading ("No: a freelance artist
 # cannot apply for vetting"). Said to a question that asks something else ("can a prison ban me
 # from coming back?"), the verdict reads as the answer to it and misleads; it is kept only when
-# the question holds most of the heading's words, and the rest of the sentence is said as it is.
-_VERDICT = re.compile(r"^(yes|no|probably not|usually|not always|sometimes)\s*[:,]\s+(?=\S)",
-                      re.I)
+# the question holds most of the heading's words, and the rest of the sentence is said as it is
+# (the pattern: bot.answer.replies.VERDICT).
 VERDICT_HEADING_MATCH = 0.6
 
 
@@ -290,7 +289,7 @@ def _asks_yes_or_no(question: str) -> bool:
 
 
 def _verdict_fits(question: str, sentence: Sentence, docs: Sequence[Document]) -> Sentence:
-    verdict = _VERDICT.match(sentence.clean)
+    verdict = VERDICT.match(sentence.clean)
     if verdict is None:
         return sentence
     heading = _stems(str(docs[sentence.passage].metadata.get("section") or ""))

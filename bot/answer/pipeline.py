@@ -105,8 +105,9 @@ class QuestionPipeline:
             return prepared.finish(self.extractive.answer(
                 prepared.query, prepared.docs, prepared.q_vec,
                 require_coverage=prepared.lead is None, judge=self._judge(prepared)))
-        if not self._library_answers(prepared):
-            return prepared.finish(decline(question, self._lead_first(prepared)))
+        declined = self._library_declines(prepared)
+        if declined is not None:
+            return prepared.finish(declined)
         try:
             answer = self.llm.answer(prepared.searched, prepared.docs, prepared.q_vec)
         except llm_failures() as exc:  # the server failed: answer without it, and say so
@@ -127,8 +128,9 @@ class QuestionPipeline:
                 prepared.query, prepared.docs, prepared.q_vec,
                 require_coverage=prepared.lead is None, judge=self._judge(prepared)))
             return
-        if not self._library_answers(prepared):
-            yield prepared.finish(decline(question, self._lead_first(prepared)))
+        declined = self._library_declines(prepared)
+        if declined is not None:
+            yield prepared.finish(declined)
             return
         parts: list[str] = []
         try:
@@ -205,19 +207,17 @@ class QuestionPipeline:
         return lambda sentences: self.answer_check.answers(prepared.query, sentences,
                                                            prepared.docs, prepared.index)
 
-    def _library_answers(self, prepared: _Prepared) -> bool:
+    def _library_declines(self, prepared: _Prepared) -> Answer | None:
         """Before an LLM writes anything: does the library answer at all? The same check as the
         extractive answer's (bot.answer.deciding), on the sentences it would choose, so both
-        backends decline the same questions; a safeguarding situation is always answered."""
+        backends decline the same questions, and the decline names the section those sentences
+        lead with first; a safeguarding situation is always answered. None when it answers."""
         if prepared.lead is not None:
-            return True
+            return None
         sentences = self.extractive.select(prepared.query, prepared.docs, prepared.q_vec)
-        return self._judge(prepared)(sentences)
-
-    def _lead_first(self, prepared: _Prepared) -> list:
-        """The passages for a decline, the one the answer would have led with first."""
-        return lead_first(prepared.docs, self.extractive.select(prepared.query, prepared.docs,
-                                                                prepared.q_vec))
+        if self._judge(prepared)(sentences):
+            return None
+        return decline(prepared.question, lead_first(prepared.docs, sentences))
 
     def _standalone(self, question: str, history) -> str:
         turns = [h for h in (history or []) if str(h.get("content", "")).strip()]

@@ -115,10 +115,11 @@ def _and(items: Sequence[str]) -> str:
 
 
 # An answer-first section opens with its verdict on its own heading ("Yes: any conviction that
-# led to a prison sentence..."). Quoted in a decline, beside a different question, the verdict
-# would read as the answer to it; the quote starts after it (still the passage's own words).
-_VERDICT = re.compile(r"^(yes|no|probably not|usually|not always|sometimes)\s*[:,]\s+(?=\S)",
-                      re.I)
+# led to a prison sentence..."). Beside a different question the verdict would read as the answer
+# to it: a decline quotes the sentence from after it (still the passage's own words), and an
+# answer keeps it only when the question asks what the heading asks (bot.answer.extractive).
+VERDICT = re.compile(r"^(yes|no|probably not|usually|not always|sometimes)\s*[:,]\s+(?=\S)",
+                     re.I)
 
 
 def _first_sentence(text: str) -> str:
@@ -126,7 +127,7 @@ def _first_sentence(text: str) -> str:
     if not sentences:
         return ""
     first = sentences[0].text
-    verdict = _VERDICT.match(first)
+    verdict = VERDICT.match(first)
     return first[verdict.end():] if verdict else first
 
 

@@ -1,8 +1,8 @@
 """Which retrieved sentences may be said in an answer (bot.answer.extractive picks among them).
 
 Never: a sentence that carries an instruction to the model (``INJECTION``), one from a reading
-list, a line or a section about the document itself, a fragment too short to say anything, a short list item
-that is only a label, or a bare web address.
+list, a line or a section about the document itself, a fragment too short to say anything, a
+short list item that is only a label, or a bare web address.
 """
 
 from __future__ import annotations

@@ -305,12 +305,14 @@ class HybridRetriever(BaseRetriever):
             vector = self.embeddings.embed_query(query)
         dense: list[tuple[int, float]] = []
         headings: list[tuple[int, float]] = []
+        heading_scores = None  # every passage's heading match: the better of question and ask
+        if vector is not None and index.heading_vectors is not None:
+            heading_scores = index.heading_scores(vector)
+            if asked is not None:
+                heading_scores = np.maximum(heading_scores, index.heading_scores(asked))
         if self.mode != "bm25":
             dense = index.dense(vector, self.candidates, flt)
-            if self.heading_weight and index.heading_vectors is not None:
-                heading_scores = index.heading_scores(vector)
-                if asked is not None:
-                    heading_scores = np.maximum(heading_scores, index.heading_scores(asked))
+            if self.heading_weight and heading_scores is not None:
                 headings = index.dense(vector, self.candidates, flt, scores=heading_scores)
         bm25_ranked: list[int] = []
         scores = np.zeros(0)
@@ -342,10 +344,8 @@ class HybridRetriever(BaseRetriever):
             if len(chosen) >= k:
                 break
         dense_score.update(index.similarities(vector, [r for r in chosen if r not in dense_score]))
-        heading = index.similarities(vector, chosen, headings=True)
-        if asked is not None:
-            also = index.similarities(asked, chosen, headings=True)
-            heading = {r: max(v, also.get(r, v)) for r, v in heading.items()}
+        heading = ({r: float(heading_scores[r]) for r in chosen} if heading_scores is not None
+                   else {})
         return [Hit(row, fused[row], dense_score.get(row),
                     float(scores[row]) if len(scores) else 0.0, heading.get(row))
                 for row in chosen]
