@@ -156,7 +156,8 @@ def test_pdf_answers_cite_pages(corpus_bot):
 # Session 11 gave the guides' sections other phrasings of their questions (written blind from
 # each section's text) and refitted the check on fourteen blind sets: on the blind sets, each
 # scored by a model fitted on the others, more right answers and fewer wrong ones, but on these
-# chatty tune sets it declines more (docs/quality.md). Measured: questions 0.324 / 0.162, fresh
+# chatty tune sets it declines more (docs/quality.md). Measured: questions 0.324 / 0.162 (0.331
+# after one BLAS thread per process: a different summation order moved one question), fresh
 # 0.156 / 0.111 (7 right, 5 wrong), independent tune 0.467 / 0.152 with 0.826 declined,
 # inventory 0.916 / 0.015.
 @pytest.mark.parametrize(("name", "part", "floors", "ceiling"), [
