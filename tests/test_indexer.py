@@ -6,7 +6,7 @@ import pytest
 
 from bot.errors import IndexBusyError
 from bot.ingest.indexer import drive
-from tests.helpers import encrypt_pdf, make_pdf
+from tests.helpers import encrypt_pdf, make_docx, make_pdf
 
 
 def _index(bot, **kw):
@@ -177,3 +177,74 @@ def test_staff_phrasings_under_a_heading_are_matched_like_the_heading(fake_bot, 
     hits = fake_bot.retriever().search(asked, filters=only)
     found = {h.metadata["section"]: h.metadata["heading_score"] for h in hits}
     assert found["How long does vetting take?"] > 0.99 > found["What is a key pouch?"]
+
+
+def _rows(bot, source):
+    index = bot.search_index()
+    return index, {index.metadatas[r]["section"]: r for r, m in enumerate(index.metadatas)
+                   if m["source"] == source}
+
+
+def test_a_phrasings_file_gives_pdf_and_word_sections_other_phrasings(fake_bot, docs):
+    """A PDF or Word file cannot carry the Markdown comment: staff keep its sections' other
+    phrasings in a YAML file beside it, and they are matched as the comment's are."""
+    make_pdf(docs / "guidance" / "keys.pdf", [[
+        ("h1", "Keys handbook"), ("h2", "Will I be given keys?"),
+        ("p", "Artists who work alone are usually trained to carry keys."),
+        ("h2", "What if I lose a key?"), ("p", "Tell the gate at once: the locks may be changed.")]])
+    (docs / "guidance" / "keys.pdf.also-asked.yaml").write_text(
+        "Will I be given keys?:\n  - do artists carry their own keys\n  - key training\n",
+        encoding="utf-8")
+    make_docx(docs / "guidance" / "gate.docx", "Gate guide",
+              [("What ID do I need at the gate?", "Bring photo ID every time you come in.")])
+    (docs / "guidance" / "gate.docx.also-asked.yaml").write_text(
+        "What ID do I need at the gate?: [which documents do I show on arrival]\n",
+        encoding="utf-8")
+    report, _ = _index(fake_bot)
+    assert report.failed == [] and not report.skipped, (report.failed, report.skipped)
+    index, pdf = _rows(fake_bot, "guidance/keys.pdf")
+    assert index.metadatas[pdf["Will I be given keys?"]]["also_asked"] == \
+        "do artists carry their own keys | key training"
+    assert "also_asked" not in index.metadatas[pdf["What if I lose a key?"]]
+    _, word = _rows(fake_bot, "guidance/gate.docx")
+    row = word["What ID do I need at the gate?"]
+    assert index.metadatas[row]["also_asked"] == "which documents do I show on arrival"
+    vector = fake_bot.embeddings.embed_query("do artists carry their own keys")
+    scores = index.similarities(vector, [pdf["Will I be given keys?"], pdf["What if I lose a key?"]],
+                                headings=True)
+    assert scores[pdf["Will I be given keys?"]] > 0.99 > scores[pdf["What if I lose a key?"]]
+    # editing only the phrasings reindexes the document
+    (docs / "guidance" / "keys.pdf.also-asked.yaml").write_text(
+        "What if I lose a key?: [i dropped my keys]\n", encoding="utf-8")
+    report, _ = _index(fake_bot)
+    assert report.updated == 1 and report.unchanged >= 4
+    index, pdf = _rows(fake_bot, "guidance/keys.pdf")
+    assert index.metadatas[pdf["What if I lose a key?"]]["also_asked"] == "i dropped my keys"
+    assert "also_asked" not in index.metadatas[pdf["Will I be given keys?"]]
+
+
+@pytest.mark.parametrize(("content", "warning"), [
+    ("Will I be given keys?: [ok\n  - : :", "not valid YAML (line"),
+    ("- just a list\n", "should map each heading"),
+    ("Where is the car park?: [by the gate]\n", "no heading 'Where is the car park?'"),
+    (b"\xff\xfe\x00bad", "not UTF-8"),
+])
+def test_a_bad_phrasings_file_is_reported_and_the_document_still_indexed(
+        fake_bot, docs, content, warning):
+    make_pdf(docs / "guidance" / "keys.pdf", [[
+        ("h2", "Will I be given keys?"), ("p", "Artists are usually trained to carry keys.")]])
+    side = docs / "guidance" / "keys.pdf.also-asked.yaml"
+    side.write_bytes(content if isinstance(content, bytes) else content.encode())
+    report, _ = _index(fake_bot)
+    assert report.failed == []
+    assert "guidance/keys.pdf" in fake_bot.search_index().sources()
+    messages = [w["message"] for w in report.warnings if w["source"] == "guidance/keys.pdf"]
+    assert any(warning in m and "keys.pdf.also-asked.yaml" in m for m in messages), messages
+
+
+def test_a_phrasings_file_without_its_document_is_reported(fake_bot, docs):
+    (docs / "guidance" / "gone.pdf.also-asked.yaml").write_text("A?: [b]\n", encoding="utf-8")
+    report, _ = _index(fake_bot)
+    skipped = {f.source: f.reason for f in report.skipped}
+    assert "gone.pdf" in skipped["guidance/gone.pdf.also-asked.yaml"]
+    assert report.failed == []

@@ -72,7 +72,11 @@ def test_staff_area_is_off_without_a_password(indexed_bot):
 
 
 def test_remove_then_reindex_forgets_the_document(staff, indexed_bot):
+    docs = indexed_bot.settings.docs_dir
+    phrasings = docs / "guidance" / "notes.txt.also-asked.yaml"
+    phrasings.write_text("Notes?: [what do the notes say]\n", encoding="utf-8")
     staff.remove("correct horse", "guidance/notes.txt")
+    assert not phrasings.exists()  # its other phrasings go with it
     report = drive(staff.index("correct horse"))
     assert report.removed == 1
     assert "guidance/notes.txt" not in indexed_bot.search_index().sources()

@@ -28,11 +28,18 @@ from bot.documents import (
     Progress,
     asked_texts,
     heading_text,
-    sha256_bytes,
 )
 from bot.errors import BotError, DocumentError
 from bot.ingest.chunking import chunk_file
-from bot.ingest.loaders import is_supported, load_file, path_inside
+from bot.ingest.loaders import (
+    ALSO_ASKED_SUFFIX,
+    also_asked_file,
+    content_hash,
+    is_also_asked_file,
+    is_supported,
+    load_file,
+    path_inside,
+)
 from bot.ingest.sentences import sentence_texts
 from bot.models.cache import EmbeddingCache
 from bot.models.embeddings import model_identity
@@ -78,6 +85,14 @@ def scan(docs_dir: Path, report: IndexReport) -> list[Path]:
                     rel.as_posix(), "a link to a file outside the documents folder: not read"))
                 continue
         if not path.is_file():
+            continue
+        if is_also_asked_file(path):  # read with its document
+            document = path.with_name(path.name[:-len(ALSO_ASKED_SUFFIX)])
+            if not (document.is_file() and is_supported(document)
+                    and also_asked_file(document) == path):
+                report.skipped.append(FileProblem(
+                    rel.as_posix(), f"other phrasings for '{document.name}', which is not in "
+                    "the folder: not read"))
             continue
         if is_supported(path):
             files.append(path)
@@ -174,7 +189,7 @@ def _plan(job: IndexJob, files: list[Path], registry: dict[str, Any],
         yield Progress("read", number - 1, len(files), source)
         plan.seen.append(source)
         try:
-            sha = sha256_bytes(path.read_bytes())
+            sha = content_hash(path)
         except OSError as exc:
             report.failed.append(FileProblem(source, f"could not be opened: {exc.strerror}"))
             continue

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from langchain_core.documents import Document
 
 from bot.documents import DOC_TYPES, sha256_bytes
@@ -30,6 +31,14 @@ from bot.ingest.webpage import read_html
 from bot.ingest.word import read_docx
 
 SUPPORTED = {".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm"}
+# Other ways of asking a document's section questions, kept by staff beside a document of any
+# format ("keys.pdf" -> "keys.pdf.also-asked.yaml"): each heading mapped to a list of phrasings.
+# A Markdown guide can carry them as comments under its headings instead (bot.ingest.text); a PDF
+# or Word file cannot, so this file is how its sections get them. Never shown to readers.
+ALSO_ASKED_SUFFIX = ".also-asked.yaml"
+MAX_ALSO_ASKED_BYTES = 1024 * 1024
+MAX_PHRASINGS = 20      # per heading, as for the Markdown comments
+MAX_PHRASING_CHARS = 300
 
 
 @dataclass
@@ -54,6 +63,83 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED
 
 
+def also_asked_file(path: Path) -> Path:
+    """Where staff keep other phrasings of a document's section questions."""
+    return path.with_name(path.name + ALSO_ASKED_SUFFIX)
+
+
+def is_also_asked_file(path: Path) -> bool:
+    return path.name.endswith(ALSO_ASKED_SUFFIX)
+
+
+def content_hash(path: Path, data: bytes | None = None) -> str:
+    """The hash that says whether a document changed: its bytes, and those of its phrasings
+    file when it has one (editing only the phrasings reindexes the document)."""
+    data = path.read_bytes() if data is None else data
+    side = also_asked_file(path)
+    if side.is_file():
+        data = data + b"\0" + ALSO_ASKED_SUFFIX.encode() + b"\0" + side.read_bytes()
+    return sha256_bytes(data)
+
+
+def read_also_asked(path: Path) -> tuple[dict[str, list[str]], list[str]]:
+    """The phrasings file beside ``path`` as {heading: [phrasings]}, and warnings for a staff
+    member: a file that cannot be used never stops the document itself being indexed."""
+    side = also_asked_file(path)
+    if not side.is_file():
+        return {}, []
+    unused = f"{side.name} was not used"
+    try:
+        if side.stat().st_size > MAX_ALSO_ASKED_BYTES:
+            return {}, [f"{unused}: it is larger than 1 MB"]
+        data = yaml.safe_load(side.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return {}, [f"{unused}: it is not UTF-8 text"]
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        return {}, [f"{unused}: it is not valid YAML{at}"]
+    except OSError as exc:
+        return {}, [f"{unused}: it could not be opened ({exc.strerror})"]
+    if data is None:
+        return {}, []
+    if not isinstance(data, dict):
+        return {}, [f"{unused}: it should map each heading to a list of other phrasings"]
+    asked: dict[str, list[str]] = {}
+    warnings = []
+    for heading, phrasings in data.items():
+        if isinstance(phrasings, str):
+            phrasings = [phrasings]
+        if not isinstance(phrasings, list):
+            warnings.append(f"{side.name}: the phrasings for '{heading}' are not a list, so "
+                            "they were not used")
+            continue
+        kept = [" ".join(str(p).split())[:MAX_PHRASING_CHARS] for p in phrasings
+                if isinstance(p, (str, int, float)) and str(p).strip()]
+        if kept:
+            asked[" ".join(str(heading).split())] = kept[:MAX_PHRASINGS]
+    return asked, warnings
+
+
+def _with_also_asked(path: Path, meta: dict[str, Any], pages, warnings: list[str]
+                     ) -> dict[str, Any]:
+    """The document's metadata with the phrasings of its phrasings file added to any it
+    carries itself, each under a heading the document has."""
+    asked, problems = read_also_asked(path)
+    warnings.extend(problems)
+    if not asked:
+        return meta
+    headings = {" ".join(str(h[3]).split()) for _, _, hs in pages for h in hs}
+    merged = {k: list(v) for k, v in (meta.get("also_asked") or {}).items()}
+    for heading, phrasings in asked.items():
+        if heading not in headings:
+            warnings.append(f"{also_asked_file(path).name}: the document has no heading "
+                            f"'{heading}', so its phrasings were not used")
+            continue
+        merged.setdefault(heading, []).extend(phrasings)
+    return {**meta, "also_asked": merged} if merged else meta
+
+
 def load_file(path: Path, root: Path) -> LoadedFile:
     """Read one file; ``source`` is its path relative to ``root`` with forward slashes."""
     source = path.relative_to(root).as_posix()
@@ -71,12 +157,13 @@ def load_file(path: Path, root: Path) -> LoadedFile:
     if chars > MAX_TEXT_CHARS:
         raise DocumentError(f"too much text: about {chars // 1000:,} thousand characters (the "
                             f"limit is {MAX_TEXT_CHARS // 1000:,} thousand): split the document")
-    meta = _finish_metadata(meta, source, path, pages)
+    warnings = list(warnings)
+    meta = _with_also_asked(path, _finish_metadata(meta, source, path, pages), pages, warnings)
     documents = []
     for page_no, text, headings in pages:
         doc_meta = {**meta, "page": page_no, "headings": headings}
         documents.append(Document(page_content=text, metadata=doc_meta))
-    return LoadedFile(source, sha256_bytes(data), documents, meta, warnings)
+    return LoadedFile(source, content_hash(path, data), documents, meta, warnings)
 
 
 _READERS = {

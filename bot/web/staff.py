@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bot.documents import DOC_TYPES, IndexReport, Progress
 from bot.errors import BotError
-from bot.ingest.loaders import SUPPORTED, path_inside
+from bot.ingest.loaders import SUPPORTED, also_asked_file, path_inside
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,9 @@ class Staff:
         if not target.is_file():
             raise StaffError(f"There is no document called {source}.")
         target.unlink()
+        phrasings = also_asked_file(target)
+        if phrasings.is_file():  # its other phrasings go with it (bot.ingest.loaders)
+            phrasings.unlink()
         return f"Removed {source}. Reindex to take it out of answers."
 
     def index(self, password: str | None, dry_run: bool = False
