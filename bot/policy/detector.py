@@ -41,12 +41,15 @@ EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
 # 84.8%, 1.1%, 0.3%); at 0.85 the question sets' gate found an ordinary follow-up ("which of
 # those would need an enhanced DBS with barred list?", 0.88) refused, so 0.90: against the
 # session's start (C=3, 0.80: 84.0%, 1.4%, 0.4%) about as many harmful requests refused and
-# fewer honest questions. Session 12, with the thirteenth and fourteenth safety sets and the
-# in-scope questions of the fourth to fifteenth question sets (1,598 real users' questions, none
-# about safeguarding) among the exemplars: at 0.90, 85.4% of harmful exemplars refused, 1.3% of
-# look-alikes and 0.3% of other honest texts; at 0.92, about 84% and 1.0% (0.95: 80.3%, 0.65%);
-# the question sets' follow-up above scored 0.90, so 0.92.
-THRESHOLD = 0.92
+# fewer honest questions. Session 12, with the thirteenth and fourteenth safety sets, a training
+# set of 240 subtle harmful requests and 240 look-alikes (written blind) and the in-scope
+# questions of the fourth to fifteenth question sets (1,598 real users' questions, none about
+# safeguarding) among the exemplars: cross-validated, 84.0% of harmful exemplars refused at 0.90,
+# 79.2% at 0.95 (look-alikes 1.3%, 0.8%); on the fourteenth safety set, kept out of training for
+# this, 85.0% / 0.8% at 0.90, 83.3% / 0.8% at 0.92 and 80.8% / 0% at 0.95 (without the training
+# set: 81.7%, 80.0% and 78.3%). 0.95 is the lowest threshold that refuses none of the 2,459
+# ordinary questions of the question sets (the highest scores 0.94).
+THRESHOLD = 0.95
 WORDS_C = 3.0
 # How loosely each check's word model is regularised (LogisticRegression's C), where it is not
 # WORDS_C. Session 10, 5-fold cross-validation over the exemplars at the same share of
