@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pypdf import PdfReader
 
 from bot.errors import DocumentError
 from bot.ingest.loaders import load_file
@@ -51,6 +52,24 @@ def test_pdf_pages_and_bookmarked_sections(tmp_path):
     assert loaded.metadata["title"] == "A handbook"
     page2 = loaded.documents[1]
     assert [h[3] for h in page2.metadata["headings"]] == ["Lockdowns"]
+
+
+def test_a_pdf_heading_that_wraps_onto_a_second_line_is_still_a_heading(tmp_path):
+    """A long question heading wraps in the PDF; its section must not be lost into the one
+    before it (the shipped self-care handbook lost two sections this way)."""
+    long = ("What support is there for freelance artists and small arts organisations when prison "
+            "work suddenly stops for months?")
+    path = make_pdf(tmp_path / "guide.pdf", [[
+        ("h2", "Can making my own art help?"), ("p", "Making your own work restores energy."),
+        ("h2", long), ("p", "The national networks bring artists together."),
+        ("h2", "Short heading"), ("p", "More text.")]])
+    loaded = load_file(path, tmp_path)
+    page = loaded.documents[0]
+    assert [h[3] for h in page.metadata["headings"]] == [
+        "Can making my own art help?", long, "Short heading"]
+    start, end, _, _ = page.metadata["headings"][1]
+    assert " ".join(page.page_content[start:end].split()) == long
+    assert "\n" in PdfReader(path).pages[0].extract_text().split("freelance", 1)[1][:80]
 
 
 def test_aes_pdf_with_empty_password_opens(tmp_path):

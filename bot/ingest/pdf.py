@@ -133,7 +133,7 @@ _BULLET = re.compile(r"^([-*\u2022\u25aa]|\d+[.)])\s+")
 
 def _pdf_page_text(lines: list[str], outline: list[tuple[int, str]]) -> tuple[str, list[Heading]]:
     """Rejoin wrapped lines into paragraphs; lines that match the outline become headings."""
-    titles = {re.sub(r"\s+", " ", t).lower(): (lvl, t) for lvl, t in outline}
+    titles = {re.sub(r"\s+", " ", t).strip().lower(): (lvl, t) for lvl, t in outline}
     parts: list[str] = []
     headings: list[Heading] = []
     offset = 0
@@ -146,21 +146,41 @@ def _pdf_page_text(lines: list[str], outline: list[tuple[int, str]]) -> tuple[st
             offset += len(buffer) + 1
             buffer = ""
 
-    for line in lines:
-        key = re.sub(r"\s+", " ", line).lower()
-        if key in titles:
+    i = 0
+    while i < len(lines):
+        line, span = lines[i], _heading_span(lines, i, titles)
+        if span:  # a heading, perhaps wrapped over two or three lines
+            line = " ".join(lines[i:i + span])
             flush()
-            level, title = titles.pop(key)
+            level, title = titles.pop(re.sub(r"\s+", " ", line).strip().lower())
             headings.append((offset, offset + len(line) + 1, level, title))
             parts.append(line + "\n")
             offset += len(line) + 1
-        elif _BULLET.match(line) or not buffer:
+            i += span
+            continue
+        if _BULLET.match(line) or not buffer:
             flush()
             buffer = line
         else:
             buffer = f"{buffer} {line}"
+        i += 1
     flush()
     return "".join(parts), headings
+
+
+def _heading_span(lines: list[str], at: int, titles: dict[str, tuple[int, str]]) -> int:
+    """How many lines from ``at`` make up an outline title (a long heading wraps onto a second
+    or third line), or 0 when none does."""
+    key = ""
+    for span in range(1, 4):
+        if at + span > len(lines):
+            break
+        key = re.sub(r"\s+", " ", f"{key} {lines[at + span - 1]}").strip().lower()
+        if key in titles:
+            return span
+        if not any(title.startswith(key + " ") for title in titles):
+            break
+    return 0
 
 
 def _pdf_metadata(reader) -> dict[str, Any]:
