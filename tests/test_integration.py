@@ -330,3 +330,14 @@ def test_a_section_cut_in_two_is_answered_from_its_opening(corpus_bot):
     answer = corpus_bot.ask("what do I wear to run a workshop in a prison?")
     assert answer.grounded
     assert "comfortable, practical clothes" in lead(answer.text), answer.text
+
+
+def test_the_policy_checks_can_be_trained_before_the_first_question(corpus_bot):
+    """The web app trains them before it takes connections (bot.web.api.serve)."""
+    from bot.policy.detector import PolicyChecks
+
+    checks = PolicyChecks(corpus_bot.embeddings, cache=corpus_bot.cache())
+    every = (checks.harm, checks.safeguarding, checks.personal, checks.areas)
+    assert all(check is not None and check._model is None for check in every)
+    checks.warm()
+    assert all(check._model is not None for check in every)

@@ -353,6 +353,13 @@ class PolicyChecks:
         self.areas = ExemplarCheck("areas", embeddings, policy, *_learns(sets, "areas"), AREAS_THRESHOLD,
                                    cache, words=True) if self._area_of else None
 
+    def warm(self) -> None:
+        """Train every check now rather than on the first question (about 15 s: the web app
+        does this before it takes connections, so the first user does not wait for it)."""
+        for check in (self.harm, self.safeguarding, self.personal, self.areas):
+            if check is not None:
+                check.exemplar_vectors()
+
     def area(self, question: str, vector) -> Area | None:
         """The out-of-scope area a question belongs to (that of its nearest exemplar), or None
         when the areas check says it is the library's business."""

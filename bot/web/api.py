@@ -187,6 +187,9 @@ def serve(bot) -> None:
     bot.require_index()
     bot.search_index()          # load the index and the model before the first question
     bot.embeddings.embed_query("warm up")
+    checks = bot.policy_checks()  # trained now, not while the first user waits (~15 s)
+    if checks is not None:
+        checks.warm()
     app = build_app(bot)
     settings = bot.settings
     import click
