@@ -160,17 +160,21 @@ def test_pdf_answers_cite_pages(corpus_bot):
 # after one BLAS thread per process: a different summation order moved one question), fresh
 # 0.156 / 0.111 (7 right, 5 wrong), independent tune 0.467 / 0.152 with 0.826 declined,
 # inventory 0.916 / 0.015.
+# Session 12 chose the answer's section by its best sentence and its heading match together
+# (bot.answer.extractive.HEADING_IN_CHOICE) and gave the PDF and Word guides phrasings: questions
+# 0.352 / 0.155, fresh 0.178 / 0.111, independent tune 0.492 / 0.152 with 0.826 declined,
+# inventory 0.930 / 0.006.
 @pytest.mark.parametrize(("name", "part", "floors", "ceiling"), [
     ("tests/eval/questions.yaml", "all",
-     {"key_fact": 0.31, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.18),
+     {"key_fact": 0.34, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.17),
     # Written later by someone who had not seen the tuning.
     ("tests/eval/fresh_questions.yaml", "all",
-     {"key_fact": 0.15, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.14),
+     {"key_fact": 0.16, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.14),
     # Real questions from public sources, written blind (issue #13); the holdout part is kept
     # out of the gate and looked at once.
-    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.45, "declined": 0.8}, 0.17),
+    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.47, "declined": 0.8}, 0.17),
     # The coverage map (issue #15): every question the library is meant to answer, answered.
-    ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.91}, 0.02),
+    ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.92}, 0.02),
 ])
 def test_question_set_gate(corpus_bot, name, part, floors, ceiling):
     result = evaluate_questions(corpus_bot, REPO / name, ["hybrid"], part=part)
