@@ -275,7 +275,7 @@ def test_a_decline_names_the_nearest_sections_and_says_they_may_not_answer():
     answer = decline("Where did the first Listener scheme start?", docs)
     assert not answer.grounded
     assert ('The nearest sections are "What is a Listener?" in "How prisons work" and '
-            '"Glossary", but they may not answer it.') in answer.text
+            '"Glossary": they may not answer it, but check them before you act.') in answer.text
     assert "do not cover this question" in decline("Who won the league?", []).text
 
 

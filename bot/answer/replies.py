@@ -100,9 +100,13 @@ def decline(question: str, docs: Sequence[Document], personal: bool = False,
                 "reliable answer from them.")
     closest = ""
     if sections:
-        closest = (f" The nearest sections are {_and(sections)}, but they may not answer it."
-                   if len(sections) > 1 else
-                   f" The nearest section is {sections[0]}, but it may not answer it.")
+        # "check them before you act": a grader read a decline beside a section that states a
+        # rule (smart watches are banned) as saying that no rule exists (docs/quality.md,
+        # session 12); the reader is sent to the section rather than away from it.
+        closest = (f" The nearest sections are {_and(sections)}: they may not answer it, but "
+                   "check them before you act." if len(sections) > 1 else
+                   f" The nearest section is {sections[0]}: it may not answer it, but check it "
+                   "before you act.")
     text = f"{lead}{closest} {pointer or WHO_TO_ASK}"
     quoted = [(d, _first_sentence(d.page_content)) for d in docs[:3]] if not personal else []
     citations = [citation_for(i + 1, d, q) for i, (d, q) in enumerate((d, q) for d, q in quoted
