@@ -33,7 +33,6 @@ from bot.errors import BotError, DocumentError
 from bot.ingest.chunking import chunk_file
 from bot.ingest.loaders import (
     ALSO_ASKED_SUFFIX,
-    also_asked_file,
     content_hash,
     is_also_asked_file,
     is_supported,
@@ -88,8 +87,7 @@ def scan(docs_dir: Path, report: IndexReport) -> list[Path]:
             continue
         if is_also_asked_file(path):  # read with its document
             document = path.with_name(path.name[:-len(ALSO_ASKED_SUFFIX)])
-            if not (document.is_file() and is_supported(document)
-                    and also_asked_file(document) == path):
+            if not (document.is_file() and is_supported(document)):
                 report.skipped.append(FileProblem(
                     rel.as_posix(), f"other phrasings for '{document.name}', which is not in "
                     "the folder: not read"))

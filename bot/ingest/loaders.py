@@ -24,7 +24,12 @@ from langchain_core.documents import Document
 
 from bot.documents import DOC_TYPES, sha256_bytes
 from bot.errors import DocumentError
-from bot.ingest.limits import MAX_FILE_BYTES, MAX_TEXT_CHARS
+from bot.ingest.limits import (
+    MAX_FILE_BYTES,
+    MAX_PHRASING_CHARS,
+    MAX_PHRASINGS,
+    MAX_TEXT_CHARS,
+)
 from bot.ingest.pdf import read_pdf
 from bot.ingest.text import read_markdown, read_text
 from bot.ingest.webpage import read_html
@@ -37,8 +42,6 @@ SUPPORTED = {".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm"}
 # or Word file cannot, so this file is how its sections get them. Never shown to readers.
 ALSO_ASKED_SUFFIX = ".also-asked.yaml"
 MAX_ALSO_ASKED_BYTES = 1024 * 1024
-MAX_PHRASINGS = 20      # per heading, as for the Markdown comments
-MAX_PHRASING_CHARS = 300
 
 
 @dataclass

@@ -133,7 +133,7 @@ _BULLET = re.compile(r"^([-*\u2022\u25aa]|\d+[.)])\s+")
 
 def _pdf_page_text(lines: list[str], outline: list[tuple[int, str]]) -> tuple[str, list[Heading]]:
     """Rejoin wrapped lines into paragraphs; lines that match the outline become headings."""
-    titles = {re.sub(r"\s+", " ", t).strip().lower(): (lvl, t) for lvl, t in outline}
+    titles = {_title_key(t): (lvl, t) for lvl, t in outline}
     parts: list[str] = []
     headings: list[Heading] = []
     offset = 0
@@ -152,7 +152,7 @@ def _pdf_page_text(lines: list[str], outline: list[tuple[int, str]]) -> tuple[st
         if span:  # a heading, perhaps wrapped over two or three lines
             line = " ".join(lines[i:i + span])
             flush()
-            level, title = titles.pop(re.sub(r"\s+", " ", line).strip().lower())
+            level, title = titles.pop(_title_key(line))
             headings.append((offset, offset + len(line) + 1, level, title))
             parts.append(line + "\n")
             offset += len(line) + 1
@@ -168,6 +168,11 @@ def _pdf_page_text(lines: list[str], outline: list[tuple[int, str]]) -> tuple[st
     return "".join(parts), headings
 
 
+def _title_key(text: str) -> str:
+    """A line or an outline title as they are compared: spaces collapsed, lower case."""
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
 def _heading_span(lines: list[str], at: int, titles: dict[str, tuple[int, str]]) -> int:
     """How many lines from ``at`` make up an outline title (a long heading wraps onto a second
     or third line), or 0 when none does."""
@@ -175,7 +180,7 @@ def _heading_span(lines: list[str], at: int, titles: dict[str, tuple[int, str]])
     for span in range(1, 4):
         if at + span > len(lines):
             break
-        key = re.sub(r"\s+", " ", f"{key} {lines[at + span - 1]}").strip().lower()
+        key = _title_key(f"{key} {lines[at + span - 1]}")
         if key in titles:
             return span
         if not any(title.startswith(key + " ") for title in titles):

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from bot.errors import DocumentError
-from bot.ingest.limits import MAX_TEXT_CHARS, Heading
+from bot.ingest.limits import MAX_PHRASING_CHARS, MAX_PHRASINGS, MAX_TEXT_CHARS, Heading
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.S)
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
@@ -100,7 +100,8 @@ def also_asked(body: str) -> tuple[str, dict[str, list[str]]]:
         cursor = m.end()
         title = next((h[3] for h in reversed(headings) if h[0] < m.start()), "")
         phrasings = [p.strip() for p in m.group(1).split("|") if p.strip()]
-        asked.setdefault(title, []).extend(p[:300] for p in phrasings[:20])
+        asked.setdefault(title, []).extend(p[:MAX_PHRASING_CHARS]
+                                           for p in phrasings[:MAX_PHRASINGS])
     parts.append(body[cursor:])
     return "".join(parts), asked
 
