@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -166,10 +167,22 @@ def test_heartbeat_keeps_the_lock_and_a_lost_lock_cannot_publish(server):
     time.sleep(1.6)  # longer than the ttl: only the heartbeat keeps it alive
     with pytest.raises(IndexBusyError):
         ServerStore(server.url).lock().acquire()
+    # Another process can take the lock over only once it has expired, that is while our heartbeat
+    # is stalled: stall it first. (Planting a record under a live heartbeat is a race the test
+    # would lose now and then: a refresh that read our record just before the plant overwrites it.)
+    lock._stop.set()
+    lock._beat.join()
     store.meta.upsert(ids=[LOCK_ID], embeddings=[[1.0]], metadatas=[{
         "token": "intruder", "pid": 1, "host": "elsewhere", "expires": time.time() + 60}])
     with pytest.raises(IndexBusyError, match="took over the reindex lock"):
         store.write_manifest({"format": 1, "live": None, "versions": []})
+    # When the heartbeat comes back it notices that the record is no longer ours and stops.
+    lock._stop.clear()
+    beat = threading.Thread(target=lock._heartbeat, daemon=True)
+    beat.start()
+    beat.join(timeout=5)
+    assert lock.lost and not beat.is_alive()
+    assert lock.holder()["token"] == "intruder"  # a lost heartbeat never writes over the new holder
     lock.release()
     assert lock.holder()["token"] == "intruder"  # release never deletes another's lock
 

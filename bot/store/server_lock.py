@@ -43,8 +43,10 @@ class ServerLock:
     Taking over a stale lock deletes it only if its token is still the stale one (``delete`` with
     a ``where``), then adds. That delete is not atomic in Chroma (it finds the ids, then deletes),
     so two processes taking over the same stale lock within a few milliseconds could both believe
-    they hold it. Two guards make that harmless: the heartbeat notices when the record no longer
-    carries our token, and :meth:`ServerStore.write_manifest` refuses to publish or roll back for a
+    they hold it. A heartbeat refresh that stalled past the expiry can likewise straddle a
+    takeover (it read our record, the other process took over, then the refresh writes ours back);
+    then it is the other process's heartbeat that finds its token gone. Two guards make all of
+    this harmless: the heartbeat notices when the record no longer carries our token, and :meth:`ServerStore.write_manifest` refuses to publish or roll back for a
     process that lost the lock. Even then the manifest is only ever replaced whole, pointing at a
     complete, checked version. Expiry compares wall clocks of different hosts: keep them in sync.
     """
