@@ -46,8 +46,9 @@ class ServerLock:
     they hold it. A heartbeat refresh that stalled past the expiry can likewise straddle a
     takeover (it read our record, the other process took over, then the refresh writes ours back);
     then it is the other process's heartbeat that finds its token gone. Two guards make all of
-    this harmless: the heartbeat notices when the record no longer carries our token, and :meth:`ServerStore.write_manifest` refuses to publish or roll back for a
-    process that lost the lock. Even then the manifest is only ever replaced whole, pointing at a
+    this harmless: the heartbeat notices when the record no longer carries our token, and
+    :meth:`ServerStore.write_manifest` refuses to publish or roll back for a process that lost
+    the lock. Even then the manifest is only ever replaced whole, pointing at a
     complete, checked version. Expiry compares wall clocks of different hosts: keep them in sync.
     """
 
