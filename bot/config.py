@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         description="best passage similarity + half its term coverage, below which a question "
         "is 'not covered'",
     )
+    relevance_model: bool = Field(
+        True, description="read the question and the answer's leading passage together with the "
+        "relevance model (bot/models/relevance.py, exported once into <index>/models) when "
+        "deciding to answer; off, or with the fake embedder, that measurement counts as average")
     max_question_chars: int = Field(1000, ge=50)
     embed_batch_size: int = Field(32, ge=1)
     keep_versions: int = Field(3, ge=2, description="index versions kept for rollback")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.answer.deciding import AnswerCheck
 from bot.answer.extractive import ExtractiveAnswerer
 from bot.answer.pipeline import QuestionPipeline
 from bot.config import Settings
@@ -73,9 +74,11 @@ class Bot:
         self._checks = None
         # retriever and policy_checks are looked up on each question (lambdas, not bound
         # methods), so the pipeline always uses what this bot has now
+        self.relevance = relevance_model_for(settings, embeddings)
         self.pipeline = QuestionPipeline(
             settings, embeddings, self.extractive, self.llm, self.scope,
-            retriever=lambda: self.retriever(), policy_checks=lambda: self.policy_checks())
+            retriever=lambda: self.retriever(), policy_checks=lambda: self.policy_checks(),
+            answer_check=AnswerCheck.load(relevance=self.relevance))
 
     # -- searching -------------------------------------------------------------------------------
 
@@ -237,6 +240,21 @@ def one_blas_thread() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
+
+
+def relevance_model_for(settings: Settings, embeddings):
+    """The relevance model (bot.models.relevance) the answer check reads, or None when it is
+    switched off or the bot runs on another embedding model than the bundled one (the answer
+    check was fitted with the bundled model's retrieval; the fake embedder of fast tests is
+    another). It is exported beside the encoder (``<index>/models``, or wherever the encoder
+    given to build_bot keeps its export)."""
+    if not settings.relevance_model or "(bundled)" not in model_identity(embeddings):
+        return None
+    from bot.models.embeddings import bundled_model_path, models_dir
+    from bot.models.relevance import RelevanceModel
+
+    cache = getattr(embeddings, "cache_dir", None) or models_dir(settings.index_dir)
+    return RelevanceModel(bundled_model_path(), cache)
 
 
 def build_bot(settings: Settings, embeddings=None) -> Bot:

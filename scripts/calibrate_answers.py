@@ -11,7 +11,16 @@ declined, and the wrong answers given (as ``eval`` counts them). The model fitte
 sets is written to bot/answer/answer_check.json with the chosen threshold. Never pass a set's
 held-out part before its figures are recorded.
 
-Usage: HF_HUB_OFFLINE=1 python scripts/calibrate_answers.py [--threshold 0.35] [--write]
+The relevance model's measurement (``relevance``, bot/models/relevance.py) is fitted apart: that
+model was trained on most of these sets, so on them its scores are better than on new questions.
+The other measurements are fitted on every set but those named with --stack-on; then, on the
+--stack-on sets alone (the ones the relevance model was not trained on: scripts/train_relevance.py
+--hold-out), a second logistic model weighs the first one's score against the relevance score.
+The written check is the two combined (its weights are the first model's scaled, plus one for
+relevance).
+
+Usage: HF_HUB_OFFLINE=1 python scripts/calibrate_answers.py [--threshold 0.35]
+           [--stack-on v14,v15,v16] [--write]
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from bot.documents import Answer
 from bot.ops.evaluation import _history, has_key_fact, load_questions
 from bot.wiring import build_bot
 
+BASE = tuple(f for f in FEATURES if f != "relevance")
 SETS = ["tests/eval/questions.yaml", "tests/eval/fresh_questions.yaml",
         "tests/eval/independent_questions.yaml", "tests/eval/independent_questions_v2.yaml",
         "tests/eval/independent_questions_v3.yaml", "tests/eval/independent_questions_v4.yaml",
@@ -38,6 +48,7 @@ SETS = ["tests/eval/questions.yaml", "tests/eval/fresh_questions.yaml",
         "tests/eval/independent_questions_v9.yaml", "tests/eval/independent_questions_v10.yaml",
         "tests/eval/independent_questions_v11.yaml", "tests/eval/independent_questions_v12.yaml",
         "tests/eval/independent_questions_v13.yaml", "tests/eval/independent_questions_v14.yaml",
+        "tests/eval/independent_questions_v15.yaml", "tests/eval/independent_questions_v16.yaml",
         "corpus_src/question_inventory.yaml"]
 THRESHOLDS = (0.35, 0.4, 0.45, 0.5, 0.55)
 
@@ -62,8 +73,9 @@ def collect(bot, path: str) -> list[dict]:
             continue
         text, _ = compose(sentences, prepared.docs, mark_related=True)
         row.update(reached=True, right=row["covered"] and has_key_fact(text, item["must_mention"]),
-                   x=[measure(prepared.query, sentences, prepared.docs, prepared.index)[f]
-                      for f in FEATURES])
+                   m=measure(prepared.query, sentences, prepared.docs, prepared.index,
+                             bot.relevance))
+        row["x"] = [row["m"][f] for f in BASE]
     return rows
 
 
@@ -86,10 +98,51 @@ def figures(rows: list[dict], keep) -> tuple[float, float, float]:
             sum(not r["right"] for r in kept) / max(len(rows), 1))
 
 
+def with_relevance(check: dict, model, mean, scale, rows: list[dict], threshold: float) -> dict:
+    """The check with the relevance measurement: on ``rows`` (sets the relevance model never
+    saw), a logistic model over the first model's score and the standardised relevance score;
+    each stack set scored by one fitted on the others first, to show what it does."""
+    from sklearn.linear_model import LogisticRegression
+
+    reached = [r for r in rows if r["reached"] and r["m"]["relevance"] is not None]
+    if len(reached) < 50:
+        raise SystemExit("Too few stack-set questions reached the answer with a relevance score "
+                         "(is BOT_RELEVANCE_MODEL on?).")
+    base = model.decision_function((np.array([r["x"] for r in reached]) - mean) / scale)
+    relevance = np.array([r["m"]["relevance"] for r in reached])
+    r_mean, r_scale = float(relevance.mean()), float(relevance.std() + 1e-9)
+    x = np.c_[base, (relevance - r_mean) / r_scale]
+    y = np.array([int(r["right"]) for r in reached])
+    names = sorted({r["set"] for r in reached})
+    held: dict[int, float] = {}
+    for name in names:
+        train = np.array([r["set"] != name for r in reached])
+        fitted = LogisticRegression().fit(x[train], y[train])
+        held.update({id(r): float(p) for r, p, t in zip(reached, fitted.predict_proba(x)[:, 1],
+                                                      train) if not t})
+    print("with relevance, each stack set scored by a model fitted on the others")
+    for name in names + ["all"]:
+        part = [r for r in rows if name in ("all", r["set"])]
+        cells = [figures(part, lambda r, t=t: r["reached"] and held.get(id(r), 0.0) >= t)
+                 for t in THRESHOLDS]
+        print(f"{name[:34]:34s} " + " | ".join(f"{a:.3f} {b:.3f} {c:.3f}" for a, b, c in cells))
+    stacked = LogisticRegression().fit(x, y)
+    a, d = (float(w) for w in stacked.coef_[0])
+    return {**check, "features": list(BASE) + ["relevance"],
+            "mean": check["mean"] + [round(r_mean, 6)],
+            "scale": check["scale"] + [round(r_scale, 6)],
+            "weights": [round(a * w, 6) for w in check["weights"]] + [round(d, 6)],
+            "bias": round(float(stacked.intercept_[0]) + a * check["bias"], 6),
+            "threshold": threshold,
+            "relevance_weighed_on": names, "relevance_questions": len(reached)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", nargs="*", default=SETS)
     parser.add_argument("--threshold", type=float, default=0.45)
+    parser.add_argument("--stack-on", default="", help="sets the relevance model never saw, "
+                        "e.g. v14,v15,v16: the relevance measurement is weighed on them alone")
     parser.add_argument("--write", action="store_true", help=f"write {CHECK_FILE.name}")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -112,11 +165,16 @@ def main() -> None:
         cells = [figures(part, lambda r: True)] + [
             figures(part, lambda r, t=t: held_out[id(r)] >= t) for t in THRESHOLDS]
         print(f"{name[:34]:34s} " + " | ".join(f"{a:.3f} {b:.3f} {c:.3f}" for a, b, c in cells))
-    mean, scale, model = fit(reached)
-    check = {"features": list(FEATURES), "mean": mean.round(6).tolist(),
+    stack = {f"independent_questions_{v}.yaml" for v in args.stack_on.split(",") if v}
+    mean, scale, model = fit([r for r in reached if r["set"] not in stack])
+    check = {"features": list(BASE), "mean": mean.round(6).tolist(),
              "scale": scale.round(6).tolist(), "weights": model.coef_[0].round(6).tolist(),
              "bias": round(float(model.intercept_[0]), 6), "threshold": args.threshold,
-             "fitted_on": [Path(s).name for s in args.sets], "questions": len(reached)}
+             "fitted_on": [Path(s).name for s in args.sets if Path(s).name not in stack],
+             "questions": len([r for r in reached if r["set"] not in stack])}
+    if stack:
+        check = with_relevance(check, model, mean, scale,
+                               [r for r in rows if r["set"] in stack], args.threshold)
     print(json.dumps(check, indent=1))
     if args.write:
         CHECK_FILE.write_text(json.dumps(check, indent=1) + "\n", encoding="utf-8")

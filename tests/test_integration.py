@@ -168,17 +168,21 @@ def test_pdf_answers_cite_pages(corpus_bot):
 # (bot.answer.extractive.HEADING_IN_CHOICE) and gave the PDF and Word guides phrasings: questions
 # 0.352 / 0.155, fresh 0.178 / 0.111, independent tune 0.492 / 0.152 with 0.826 declined,
 # inventory 0.930 / 0.006 (a fresh test index gave fresh 0.156: floors leave a question or two).
+# Session 13 gave the answer check the relevance model's score (bot.models.relevance) and a
+# threshold of 0.40: fewer wrong answers on every set, more right ones on questions.yaml, fewer on
+# the others: questions 0.441 / 0.122, fresh 0.133 / 0.067, independent tune 0.467 / 0.083 with
+# 0.913 declined, inventory 0.901 / 0.003.
 @pytest.mark.parametrize(("name", "part", "floors", "ceiling"), [
     ("tests/eval/questions.yaml", "all",
-     {"key_fact": 0.33, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.17),
+     {"key_fact": 0.42, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.15),
     # Written later by someone who had not seen the tuning.
     ("tests/eval/fresh_questions.yaml", "all",
-     {"key_fact": 0.15, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.14),
+     {"key_fact": 0.11, "out_of_scope_declined": 0.9, "refused": 1.0}, 0.10),
     # Real questions from public sources, written blind (issue #13); the holdout part is kept
     # out of the gate and looked at once.
-    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.46, "declined": 0.8}, 0.17),
+    ("tests/eval/independent_questions.yaml", "tune", {"key_fact": 0.44, "declined": 0.8}, 0.12),
     # The coverage map (issue #15): every question the library is meant to answer, answered.
-    ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.92}, 0.02),
+    ("corpus_src/question_inventory.yaml", "all", {"key_fact": 0.88}, 0.02),
 ])
 def test_question_set_gate(corpus_bot, name, part, floors, ceiling):
     result = evaluate_questions(corpus_bot, REPO / name, ["hybrid"], part=part)

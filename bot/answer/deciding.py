@@ -19,7 +19,14 @@ six measurements of the leading section and the passages says it probably holds 
   only touches (measured on the eleven blind sets, each scored by a model fitted on the others:
   more right answers at every budget of wrong ones, docs/quality.md). Passages of the same
   document do not count against it: a section cut in two, or a study's "who took part" beside its
-  "how it was evaluated", are one answer, not rivals.
+  "how it was evaluated", are one answer, not rivals;
+- ``relevance``: the relevance model's score for the question and the leading passage read
+  together (bot.models.relevance, a cross-encoder trained to tell a passage that answers from one
+  that is only about the same thing). Without it (a fake embedder in fast tests, or
+  ``BOT_RELEVANCE_MODEL=false``), the measurement counts as average: it moves nothing. Only
+  the leading passage is scored (one run of the model, about 6 ms); choosing the section by the
+  relevance of every retrieved passage was measured too (docs/quality.md, session 13) and gained
+  no right answers at equal wrong ones for five times the work.
 
 The weights and the threshold are data (``answer_check.json``), fitted by
 ``scripts/calibrate_answers.py`` on the project's question sets, covered and not-in-library
@@ -41,17 +48,21 @@ from langchain_core.documents import Document
 
 from bot.answer.extractive import answers_question, coverage
 from bot.ingest.sentences import Sentence
+from bot.models.relevance import pair_text
 from bot.policy.colloquial import without_slang
 from bot.search.retrieval import query_tokens, search_text
 
 CHECK_FILE = Path(__file__).with_name("answer_check.json")
-FEATURES = ("coverage", "idf_coverage", "missing_rare", "heading", "best_passage", "margin")
+FEATURES = ("coverage", "idf_coverage", "missing_rare", "heading", "best_passage", "margin",
+            "relevance")
 
 
 def measure(question: str, sentences: Sequence[Sentence], docs: Sequence[Document],
-            index: Any) -> dict[str, float]:
+            index: Any, relevance: Any = None) -> dict[str, float | None]:
     """The measurements of how well the answer's leading section fits the question.
-    ``index`` is the live SearchIndex (for how often each word is used, and its stemmer)."""
+    ``index`` is the live SearchIndex (for how often each word is used, and its stemmer);
+    ``relevance`` the relevance model (bot.models.relevance), or None: that measurement is then
+    None."""
     lead = sentences[0].passage if sentences else 0
     doc = docs[lead]
     asked = without_slang(question)
@@ -77,6 +88,8 @@ def measure(question: str, sentences: Sequence[Sentence], docs: Sequence[Documen
         "heading": float(doc.metadata.get("heading_score") or 0.0),
         "best_passage": closeness[best],
         "margin": closeness[best] - max(rivals, default=0.0),
+        "relevance": (relevance.score(question, pair_text(doc.page_content, doc.metadata))
+                      if relevance is not None else None),
     }
 
 
@@ -90,20 +103,27 @@ class AnswerCheck:
     bias: float
     threshold: float
     features: tuple[str, ...] = FEATURES
+    relevance: Any = None  # the relevance model (bot.models.relevance), or None
 
     @classmethod
-    def load(cls, path: Path = CHECK_FILE) -> AnswerCheck:
+    def load(cls, path: Path = CHECK_FILE, relevance: Any = None) -> AnswerCheck:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         features = tuple(data["features"])
         if set(features) - set(FEATURES):
             raise ValueError(f"{path} names measurements this version does not make: "
                              f"{', '.join(sorted(set(features) - set(FEATURES)))}")
         return cls(tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
-                   float(data["bias"]), float(data["threshold"]), features)
+                   float(data["bias"]), float(data["threshold"]), features,
+                   relevance if "relevance" in features else None)
 
-    def probability(self, values: dict[str, float]) -> float:
-        z = self.bias + sum(w * (values[f] - m) / s for f, w, m, s in
-                            zip(self.features, self.weights, self.mean, self.scale))
+    def probability(self, values: dict[str, float | None]) -> float:
+        """A measurement that is None (no relevance model) counts as the fitted average."""
+        z = self.bias
+        for feature, weight, mean, scale in zip(self.features, self.weights, self.mean,
+                                                self.scale):
+            value = values.get(feature)
+            if value is not None:
+                z += weight * (value - mean) / scale
         return 1 / (1 + math.exp(-z))
 
     def answers(self, question: str, sentences: Sequence[Sentence], docs: Sequence[Document],
@@ -113,4 +133,5 @@ class AnswerCheck:
             return False
         if index is None or not len(index):
             return answers_question(question, sentences, docs)
-        return self.probability(measure(question, sentences, docs, index)) >= self.threshold
+        return self.probability(measure(question, sentences, docs, index, self.relevance)
+                                ) >= self.threshold

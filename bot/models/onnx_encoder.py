@@ -80,8 +80,9 @@ def _fingerprint(model_dir: Path) -> str:
     return hashlib.sha256("|".join([str(model_dir.resolve()), *parts]).encode()).hexdigest()[:12]
 
 
-def export_onnx(model_dir: Path, dest: Path) -> Path:
-    """Export the model's transformer to ONNX (fp32) at ``dest``, atomically."""
+def export_onnx(model_dir: Path, dest: Path, bert: Any = None) -> Path:
+    """Export the model's transformer (or ``bert``, a transformer already loaded and changed) to
+    ONNX (fp32) at ``dest``, atomically."""
     try:
         import torch
         from transformers import AutoModel
@@ -106,7 +107,8 @@ def export_onnx(model_dir: Path, dest: Path) -> Path:
         hf_logging.disable_progress_bar()
     except ImportError:  # pragma: no cover - older transformers
         pass
-    bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
+    if bert is None:
+        bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
     bert.eval()
     dummy = tuple(torch.ones((2, 16), dtype=torch.long) for _ in INPUTS)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -190,6 +190,8 @@ def serve(bot) -> None:
     checks = bot.policy_checks()  # trained now, not while the first user waits (~15 s)
     if checks is not None:
         checks.warm()
+    if bot.relevance is not None:
+        bot.relevance.warm_up()  # exported on the first start (~30 s), loaded on later ones
     app = build_app(bot)
     settings = bot.settings
     import click
