@@ -30,6 +30,26 @@ def test_a_missing_relevance_score_counts_as_average():
     assert check.probability(high) > check.probability(average)  # it weighs for an answer
 
 
+def test_a_failing_model_costs_no_answer():
+    """The measurement is optional: if the model breaks, the check decides without it."""
+    from langchain_core.documents import Document
+
+    from bot.answer.deciding import measure
+    from bot.ingest.sentences import split_sentences
+    from tests.test_answer_check import LIBRARY, _Index
+
+    class Broken:
+        def score(self, question: str, passage: str) -> float:
+            raise RuntimeError("onnxruntime fell over")
+
+    docs = [Document(page_content=LIBRARY[1], metadata={"section": "How long does vetting take?",
+                                                        "heading_score": 0.9,
+                                                        "dense_score": 0.8})]
+    values = measure("How long does vetting take?", split_sentences(LIBRARY[1]), docs,
+                     _Index(LIBRARY), Broken())
+    assert values["relevance"] is None and values["coverage"] > 0
+
+
 def test_the_model_is_used_with_the_bundled_model_only(tmp_path, real_embeddings):
     assert build_bot(Settings(index_dir=tmp_path / "a", embed_model="fake")).relevance is None
     off = Settings(index_dir=tmp_path / "b", relevance_model=False)
@@ -71,6 +91,14 @@ def test_the_section_that_answers_scores_above_ones_on_other_questions(corpus_bo
                                               relevance.score(asked, lunch))
     # one pair per run: a score depends on its pair alone
     assert relevance.score(asked, wear) == relevance.score(asked, wear)
+
+
+def test_a_question_longer_than_the_model_reads_is_scored(corpus_bot):
+    """A rambling question fills the model's 128 tokens by itself: both sides are cut."""
+    rambling = "So I have been running a printmaking group for a while and " * 20
+    assert isinstance(corpus_bot.relevance.score(rambling, "Vetting takes weeks. " * 50), float)
+    answer = corpus_bot.ask(rambling + "how long does vetting take?")
+    assert answer.text and "went wrong" not in answer.text
 
 
 def test_the_export_is_built_once_and_kept(corpus_bot):

@@ -38,6 +38,7 @@ passages), the plain word-coverage rule decides.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ from bot.ingest.sentences import Sentence
 from bot.models.relevance import pair_text
 from bot.policy.colloquial import without_slang
 from bot.search.retrieval import query_tokens, search_text
+
+log = logging.getLogger(__name__)
 
 CHECK_FILE = Path(__file__).with_name("answer_check.json")
 FEATURES = ("coverage", "idf_coverage", "missing_rare", "heading", "best_passage", "margin",
@@ -88,9 +91,20 @@ def measure(question: str, sentences: Sequence[Sentence], docs: Sequence[Documen
         "heading": float(doc.metadata.get("heading_score") or 0.0),
         "best_passage": closeness[best],
         "margin": closeness[best] - max(rivals, default=0.0),
-        "relevance": (relevance.score(question, pair_text(doc.page_content, doc.metadata))
-                      if relevance is not None else None),
+        "relevance": _relevance(relevance, question, doc),
     }
+
+
+def _relevance(model: Any, question: str, doc: Document) -> float | None:
+    """The relevance model's score for the leading passage; None without the model, or when it
+    fails (an optional measurement never costs the user an answer: it then counts as average)."""
+    if model is None:
+        return None
+    try:
+        return model.score(question, pair_text(doc.page_content, doc.metadata))
+    except Exception:  # noqa: BLE001 - onnxruntime and tokenizers raise their own types
+        log.warning("relevance_model_failed", exc_info=True)
+        return None
 
 
 @dataclass(frozen=True)

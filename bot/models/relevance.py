@@ -125,7 +125,9 @@ class RelevanceModel:
             if self.threads:
                 options.intra_op_num_threads = self.threads
             tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-            tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
+            # the passage is cut to fit; a question too long to leave it room is cut too (a
+            # rambling question of 1,000 characters is longer than MAX_TOKENS by itself)
+            tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
             tokenizer.no_padding()
             with np.load(self.lora) as change:
                 self._head = (change["head.weight"].astype(np.float32),
