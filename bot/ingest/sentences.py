@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 _ABBREVIATIONS = {"e.g", "i.e", "etc", "dr", "mr", "mrs", "ms", "no", "st", "vs", "approx", "cf",
                   "hmp", "hmyoi", "inc", "ltd", "co", "fig", "p", "pp", "para", "vol", "ch"}
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
 LIST_MARK = re.compile(r"^\s*(?:[-*+\u2022]|\d+[.)])\s+")
 
 
@@ -34,6 +34,16 @@ def clean_markdown(text: str) -> str:
     return " ".join(text.split())
 
 
+def _inside_quote(line: str, at: int) -> bool:
+    """Whether ``at`` falls inside a quotation that closes later on the same line. A sample
+    script ("You could say: "What you share stays in the group. The exception is ..."") cut at
+    its first full stop would promise what its next sentence takes back."""
+    before, after = line[:at], line[at:]
+    if before.count('"') % 2 == 1 and '"' in after:
+        return True
+    return before.count("\u201c") > before.count("\u201d") and "\u201d" in after
+
+
 def split_sentences(text: str, passage: int = 0) -> list[Sentence]:
     """Sentences with their offsets; list items and lines are sentences of their own."""
     out: list[Sentence] = []
@@ -51,6 +61,8 @@ def split_sentences(text: str, passage: int = 0) -> list[Sentence]:
             if re.search(r"(\.\.|\u2026)$", body[:m.start()].rstrip("\"')]")) and \
                     body[m.end():m.end() + 1] == "(":
                 continue
+            if _inside_quote(body, m.end()):
+                continue  # a quoted script of several sentences is said whole, or not at all
             cuts.append(m.end())
         cuts.append(len(body))
         for a, b in zip(cuts, cuts[1:]):
