@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,11 +146,14 @@ def quantize_int8(src: Path, dest: Path) -> Path:
     return dest
 
 
-def build_onnx(model_dir: Path, cache_dir: Path, variant: str = "int8") -> Path:
-    """The exported (and quantised) model for ``model_dir``, built into ``cache_dir`` if missing."""
+def build_onnx(model_dir: Path, cache_dir: Path, variant: str = "int8", name: str | None = None,
+               transformer: Callable[[], Any] | None = None) -> Path:
+    """The exported (and quantised) model for ``model_dir``, built into ``cache_dir`` if missing.
+    Another model made from these weights (bot.models.relevance) is exported the same way under
+    its own ``name``, with ``transformer`` returning the changed transformer to export."""
     if variant not in VARIANTS:
         raise ModelError(f"Unknown ONNX variant '{variant}': use fp32 or int8.")
-    stem = f"{model_dir.name}-{_fingerprint(model_dir)}"
+    stem = f"{name or model_dir.name}-{_fingerprint(model_dir)}"
     fp32 = cache_dir / f"{stem}-fp32.onnx"
     final = cache_dir / f"{stem}-{variant}.onnx"
     if final.exists():
@@ -165,13 +168,23 @@ def build_onnx(model_dir: Path, cache_dir: Path, variant: str = "int8") -> Path:
         exported = not fp32.exists()
         if exported:
             log.info("onnx_export model=%s dest=%s", model_dir, fp32)
-            export_onnx(model_dir, fp32)
+            export_onnx(model_dir, fp32, bert=transformer() if transformer else None)
         if variant == "int8":
             log.info("onnx_quantize src=%s dest=%s", fp32, final)
             quantize_int8(fp32, final)
             if exported:  # only a step on the way here: 90 MB nobody reads
                 fp32.unlink(missing_ok=True)
     return final
+
+
+def open_session(ort: Any, path: Path, threads: int | None = None) -> Any:
+    """An ONNX Runtime session on the CPU with every graph optimisation (``ort``: the imported
+    onnxruntime module, imported by the caller so that its absence is the caller's error)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxEmbeddings(Embeddings):
@@ -205,11 +218,7 @@ class OnnxEmbeddings(Embeddings):
             raise ModelError("The ONNX encoder needs onnxruntime and tokenizers: run "
                              "'make install'.") from exc
         path = build_onnx(self.model_dir, self.cache_dir, self.variant)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = open_session(ort, path, self.threads)
         tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         # tokenizer.json pads every input to 128; the model reads up to max_seq_length tokens.
         tokenizer.enable_truncation(_max_seq_length(self.model_dir))

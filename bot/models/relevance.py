@@ -17,7 +17,6 @@ with, beside its other measurements.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import threading
@@ -85,25 +84,14 @@ class RelevanceModel:
         self._lock = threading.Lock()
 
     def _build(self) -> Path:
-        from bot.models.onnx_encoder import _fingerprint, export_onnx, quantize_int8
+        from bot.models.onnx_encoder import build_onnx
 
-        stem = f"relevance-{_fingerprint(self.model_dir)}-{_digest(self.lora)}"
-        final = self.cache_dir / f"{stem}-int8.onnx"
-        if final.exists():
-            return final
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.cache_dir / ".build.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if final.exists():
-                return final
-            fp32 = self.cache_dir / f"{stem}-fp32.onnx"
-            log.info("relevance_export dest=%s", final)
-            export_onnx(self.model_dir, fp32, bert=_merged_bert(self.model_dir, self.lora))
-            quantize_int8(fp32, final)
-            fp32.unlink(missing_ok=True)
-            for old in self.cache_dir.glob("relevance-*-int8.onnx"):
-                if old != final:  # an export of other weights: 23 MB nobody reads now
-                    old.unlink(missing_ok=True)
+        final = build_onnx(self.model_dir, self.cache_dir, "int8",
+                           name=f"relevance-{_digest(self.lora)}",
+                           transformer=lambda: _merged_bert(self.model_dir, self.lora))
+        for old in self.cache_dir.glob("relevance-*-int8.onnx"):
+            if old != final:  # an export of other weights: 23 MB nobody reads now
+                old.unlink(missing_ok=True)
         return final
 
     def warm_up(self) -> None:
@@ -116,14 +104,12 @@ class RelevanceModel:
             try:
                 import onnxruntime as ort
                 from tokenizers import Tokenizer
+
+                from bot.models.onnx_encoder import open_session
             except ImportError as exc:
                 raise ModelError("The relevance model needs onnxruntime and tokenizers: run "
                                  "'make install'.") from exc
             path = self._build()
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            if self.threads:
-                options.intra_op_num_threads = self.threads
             tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
             # the passage is cut to fit; a question too long to leave it room is cut too (a
             # rambling question of 1,000 characters is longer than MAX_TOKENS by itself)
@@ -133,8 +119,7 @@ class RelevanceModel:
                 self._head = (change["head.weight"].astype(np.float32),
                               float(change["head.bias"].astype(np.float32)[0]))
             self._tokenizer = tokenizer
-            self._session = ort.InferenceSession(str(path), options,
-                                                 providers=["CPUExecutionProvider"])
+            self._session = open_session(ort, path, self.threads)
             log.info("relevance_model_loaded path=%s", path)
 
     def score(self, question: str, passage: str) -> float:
